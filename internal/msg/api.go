@@ -1,0 +1,175 @@
+// Package msg is Steward's task layer and the only package that imports JetStream.
+//
+// It embeds (or connects to) a NATS server, provisions the stream TASKS and the KV
+// bucket tasks, publishes tasks through the queue policies (dedup of pending work,
+// rate limits), and runs the bounded, strictly priority-ordered worker loop of each
+// lane: retries with backoff, heartbeats, status records. Services and integrations
+// see a few verbs — Publish, Serve, Status — never consumers or acks.
+//
+// Subjects are public (users see them with the nats CLI):
+//
+//	tasks.<lane>.<priority>.<task type tokens>.<key>
+//
+// where key is the payload fingerprint when pending duplicates are refused, else a
+// random token. See ARCHITECTURE.md §2.
+package msg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Names of the public JetStream objects.
+const (
+	StreamTasks  = "TASKS"
+	BucketTasks  = "tasks"
+	BucketPolicy = "policy"
+	SubjectRoot  = "tasks"
+)
+
+// Lanes used by the services. LLM lanes are "llm_<profile>" (see LLMLane).
+const (
+	LaneIO     = "io"
+	LaneScript = "script"
+)
+
+// LLMLane is the lane that serves LLM profile p.
+func LLMLane(profile string) string { return "llm_" + profile }
+
+// Priorities: 1 runs first. Constants for the ones the pipeline uses.
+const (
+	PriorityChat           = 1
+	PriorityChatAction     = 2
+	PriorityCollect        = 3
+	PriorityDefault        = 5
+	PriorityClassify       = 6
+	PriorityEvaluate       = 7
+	PriorityUnauthClassify = 9
+	MinPriority            = 1
+	MaxPriority            = 9
+)
+
+// Provenance of a task that may act: rule, llm or hybrid ("" = none recorded,
+// which act stages treat as llm).
+const (
+	ProvenanceRule   = "rule"
+	ProvenanceLLM    = "llm"
+	ProvenanceHybrid = "hybrid"
+)
+
+// Task states recorded in the tasks bucket.
+const (
+	StatePending = "pending"
+	StateActive  = "active"
+	StateDone    = "done"
+	StateFailed  = "failed"
+)
+
+// Spec describes a task to publish.
+type Spec struct {
+	// Type is the task type, e.g. "email.inbox.check". When empty, Payload["type"] is used.
+	Type string
+	// Payload is the task payload; it always carries "type" (set from Type when absent).
+	// It must never hold secrets: anyone with nats access can read it.
+	Payload map[string]any
+	// Priority 1..9 (0 = PriorityDefault).
+	Priority int
+	// Lane that runs it ("" = LaneIO).
+	Lane string
+	// Provenance of the decision that produced it ("" = none).
+	Provenance string
+	// ApplyPolicy applies queue_policies (dedup of pending duplicates, rate limits).
+	// Manual API triggers, chat messages and approved chat actions leave it false.
+	ApplyPolicy bool
+	// ID fixes the task id (it is also the Nats-Msg-Id), so that several publishers of
+	// the same logical task — two schedulers firing the same cron tick — publish it
+	// once. "" = a fresh id.
+	ID string
+}
+
+// Skip reasons of a publish the policies refused.
+const (
+	SkipDuplicate   = "duplicate"    // an identical task is already pending
+	SkipRateLimited = "rate_limited" // the type's rate limit is reached
+)
+
+// Published is the outcome of Publish.
+type Published struct {
+	// ID of the new task, or of nothing when Skipped is set.
+	ID string `json:"id,omitempty"`
+	// Skipped says why the policies refused the task ("" = published).
+	Skipped string `json:"skipped,omitempty"`
+	// Subject the task was published on.
+	Subject string `json:"subject,omitempty"`
+}
+
+// Task is what a handler receives.
+type Task struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Priority   int             `json:"priority"`
+	Lane       string          `json:"lane"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Provenance string          `json:"provenance,omitempty"`
+	Payload    json.RawMessage `json:"payload"`
+	// Attempt is 1 on the first delivery.
+	Attempt int `json:"-"`
+}
+
+// Decode unmarshals the payload into v; a failure is a permanent error.
+func (t *Task) Decode(v any) error {
+	if err := json.Unmarshal(t.Payload, v); err != nil {
+		return Permanent(err)
+	}
+	return nil
+}
+
+// Status is the record of a task in the tasks bucket.
+type Status struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Status      string          `json:"status"`
+	Priority    int             `json:"priority"`
+	Lane        string          `json:"lane"`
+	Provenance  string          `json:"provenance,omitempty"`
+	Payload     json.RawMessage `json:"payload,omitempty"`
+	Attempts    int             `json:"attempts"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	StartedAt   *time.Time      `json:"started_at,omitempty"`
+	CompletedAt *time.Time      `json:"completed_at,omitempty"`
+	FailedAt    *time.Time      `json:"failed_at,omitempty"`
+	NextAttempt *time.Time      `json:"next_attempt_at,omitempty"`
+	Error       string          `json:"error,omitempty"`
+	Result      json.RawMessage `json:"result,omitempty"`
+}
+
+// Handler runs one task. A nil error completes it with the result (nil = no
+// result). An error wrapped with Permanent fails it at once; any other error is
+// transient and retried with backoff until the attempts run out.
+type Handler func(ctx context.Context, t *Task) (result any, err error)
+
+// ErrNotFound is returned by Status for an unknown (or expired) task id.
+var ErrNotFound = errors.New("task not found")
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as permanent: the task fails without retry.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err (or an error it wraps) was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
