@@ -1,0 +1,283 @@
+package msg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stewardhq/steward/internal/config"
+)
+
+// Options configure a Bus.
+type Options struct {
+	// URL joins an existing NATS server. Empty with Server set connects in-process.
+	URL string
+	// Server is the embedded server to connect to in-process.
+	Server *Server
+	// Credentials is a NATS .creds file for URL connections.
+	Credentials string
+	// Name is the connection name shown by `nats server report connections`.
+	Name string
+	// Logger receives operational logs (nil = slog.Default()).
+	Logger *slog.Logger
+	// Policies resolves the queue policy of a task type (nil = dedup pending
+	// duplicates, no rate limit).
+	Policies func(taskType string) config.TaskPolicy
+	// Retention is how long task status records are kept (default 7 days).
+	Retention time.Duration
+	// Lanes whose consumers are provisioned at Connect, so `nats consumer ls TASKS`
+	// shows them before any work arrives. Other lanes are provisioned on first Serve.
+	Lanes []string
+	// AckWait is how long a delivered task may go without an ack or heartbeat before
+	// it is redelivered (default 30s). Handlers heartbeat every AckWait/3.
+	AckWait time.Duration
+	// MaxAttempts bounds the deliveries of a task that keeps failing transiently
+	// (default 5).
+	MaxAttempts int
+	// Backoff is the delay before attempt n+1 after transient failure n (default
+	// 1s, 5s, 30s, 2m, 10m; the last value repeats).
+	Backoff []time.Duration
+	// ShutdownGrace bounds how long Serve waits for in-flight handlers after its
+	// context is cancelled (default 25s); then their contexts are cancelled.
+	ShutdownGrace time.Duration
+	// IdleWait is the longest an idle worker slot sleeps before looking again
+	// without a doorbell ring (default 5s). It catches tasks whose retry delay,
+	// set by another process, has passed.
+	IdleWait time.Duration
+	// Metrics records task metrics (nil = none).
+	Metrics *Metrics
+}
+
+// DefaultBackoff is the retry schedule of transient failures.
+var defaultBackoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute}
+
+// Bus is a connection to the task layer. It is safe for concurrent use.
+type Bus struct {
+	o      Options
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	status jetstream.KeyValue
+	policy jetstream.KeyValue
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	consumers map[string][MaxPriority + 1]jetstream.Consumer // lane → consumer per priority
+}
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidLane reports whether name can be used as a lane (one subject token of
+// letters, digits, '_' and '-').
+func ValidLane(name string) bool { return tokenRE.MatchString(name) }
+
+// Connect connects to NATS and provisions the stream TASKS and the buckets tasks and
+// policy. Provisioning is idempotent; an existing stream whose settings cannot be
+// brought to Steward's is reported with what differs.
+func Connect(ctx context.Context, o Options) (*Bus, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if len(o.Backoff) == 0 {
+		o.Backoff = defaultBackoff
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 25 * time.Second
+	}
+	if o.IdleWait <= 0 {
+		o.IdleWait = 5 * time.Second
+	}
+	if o.Name == "" {
+		o.Name = "steward"
+	}
+	nopts := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1)}
+	url := o.URL
+	switch {
+	case url != "":
+		if o.Credentials != "" {
+			nopts = append(nopts, nats.UserCredentials(o.Credentials))
+		}
+	case o.Server != nil:
+		nopts = append(nopts, nats.InProcessServer(o.Server.ns))
+	default:
+		return nil, errors.New("msg: neither a NATS URL nor an embedded server given")
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b := &Bus{o: o, nc: nc, js: js, log: o.Logger, consumers: map[string][MaxPriority + 1]jetstream.Consumer{}}
+	if err := b.provision(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	for _, lane := range o.Lanes {
+		if _, err := b.laneConsumers(ctx, lane); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// StreamConfig is the configuration of the stream TASKS.
+func streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamTasks,
+		Description: "Steward tasks: tasks.<lane>.<priority>.<type>.<key>",
+		Subjects:    []string{SubjectRoot + ".>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		// One pending message per subject: the key token is the payload fingerprint
+		// for deduplicated types, so an identical pending task is refused atomically.
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           2 * time.Minute,
+		MaxMsgSize:           4 << 20,
+	}
+}
+
+func (b *Bus) provision(ctx context.Context) error {
+	want := streamConfig()
+	if s, err := b.js.Stream(ctx, StreamTasks); err == nil {
+		have := s.CachedInfo().Config
+		var diffs []string
+		if have.Retention != want.Retention {
+			diffs = append(diffs, fmt.Sprintf("retention is %s, want %s", have.Retention, want.Retention))
+		}
+		if have.Storage != want.Storage {
+			diffs = append(diffs, fmt.Sprintf("storage is %s, want %s", have.Storage, want.Storage))
+		}
+		if len(diffs) > 0 {
+			return fmt.Errorf("stream %s exists with incompatible settings (%s); "+
+				"Steward cannot change these in place: back it up and remove it with `nats stream rm %s` (pending tasks are lost), or point Steward at another NATS",
+				StreamTasks, strings.Join(diffs, "; "), StreamTasks)
+		}
+	}
+	stream, err := b.js.CreateOrUpdateStream(ctx, want)
+	if err != nil {
+		return fmt.Errorf("provision stream %s: %w", StreamTasks, err)
+	}
+	b.stream = stream
+	b.status, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketTasks,
+		Description: "Steward task status records (key = task id)",
+		History:     1,
+		TTL:         b.o.Retention,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketTasks, err)
+	}
+	b.policy, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketPolicy,
+		Description: "Steward queue policy state (rate-limit windows per task type)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketPolicy, err)
+	}
+	return nil
+}
+
+// consumerName is the durable name of a lane's consumer for one priority.
+func consumerName(lane string, prio int) string { return fmt.Sprintf("%s_p%d", lane, prio) }
+
+// laneConsumers provisions (once per process) the durable pull consumers of lane.
+func (b *Bus) laneConsumers(ctx context.Context, lane string) ([MaxPriority + 1]jetstream.Consumer, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cs, ok := b.consumers[lane]; ok {
+		return cs, nil
+	}
+	var cs [MaxPriority + 1]jetstream.Consumer
+	if !ValidLane(lane) {
+		return cs, fmt.Errorf("lane %q: want letters, digits, '_' or '-'", lane)
+	}
+	for p := MinPriority; p <= MaxPriority; p++ {
+		c, err := b.js.CreateOrUpdateConsumer(ctx, StreamTasks, jetstream.ConsumerConfig{
+			Durable:       consumerName(lane, p),
+			Description:   fmt.Sprintf("Steward lane %s, priority %d", lane, p),
+			FilterSubject: fmt.Sprintf("%s.%s.%d.>", SubjectRoot, lane, p),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       b.o.AckWait,
+			MaxDeliver:    -1, // attempts are counted and bounded by the worker
+			// Tasks waiting for a retry delay count as unacknowledged: keep room.
+			MaxAckPending: 100_000,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		if err != nil {
+			return cs, fmt.Errorf("provision consumer %s: %w", consumerName(lane, p), err)
+		}
+		cs[p] = c
+	}
+	b.consumers[lane] = cs
+	return cs, nil
+}
+
+// Depth is the queue depth of one lane and priority.
+type Depth struct {
+	Lane       string `json:"lane"`
+	Priority   int    `json:"priority"`
+	Pending    uint64 `json:"pending"`
+	AckPending int    `json:"ack_pending"`
+}
+
+// Depth reports, for every provisioned consumer, the tasks waiting and the tasks
+// delivered but not acknowledged.
+func (b *Bus) Depth(ctx context.Context) ([]Depth, error) {
+	var out []Depth
+	lister := b.stream.ListConsumers(ctx)
+	for info := range lister.Info() {
+		lane, prio, ok := parseConsumerName(info.Name)
+		if !ok {
+			continue
+		}
+		out = append(out, Depth{Lane: lane, Priority: prio, Pending: info.NumPending, AckPending: info.NumAckPending})
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("list consumers: %w", err)
+	}
+	return out, nil
+}
+
+func parseConsumerName(name string) (string, int, bool) {
+	i := strings.LastIndex(name, "_p")
+	if i <= 0 || len(name) != i+3 {
+		return "", 0, false
+	}
+	p := int(name[i+2] - '0')
+	if p < MinPriority || p > MaxPriority {
+		return "", 0, false
+	}
+	return name[:i], p, true
+}
+
+// Close closes the connection (after flushing buffered publishes).
+func (b *Bus) Close() {
+	_ = b.nc.Drain()
+}

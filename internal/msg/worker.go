@@ -1,0 +1,319 @@
+package msg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Serve runs lane's worker pool with the given number of slots until ctx is
+// cancelled. Each free slot fetches exactly one task, trying priority 1 first, then
+// 2, …, so a priority-1 task waits only for a free slot, never behind a backlog.
+// Nothing is pre-buffered. An idle slot sleeps on a doorbell (a core subscription
+// to the lane's subjects that sees every publish) instead of polling.
+//
+// When ctx is cancelled Serve stops fetching, waits up to Options.ShutdownGrace for
+// running handlers, then cancels their contexts; unacknowledged tasks are
+// redelivered to the next worker.
+func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) error {
+	if slots < 1 {
+		return fmt.Errorf("serve lane %s: slots must be at least 1", lane)
+	}
+	consumers, err := b.laneConsumers(ctx, lane)
+	if err != nil {
+		return err
+	}
+	bell := newDoorbell()
+	sub, err := b.nc.Subscribe(fmt.Sprintf("%s.%s.>", SubjectRoot, lane), func(*nats.Msg) { bell.ring() })
+	if err != nil {
+		return fmt.Errorf("serve lane %s: doorbell: %w", lane, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	// Handlers run under their own context so that stopping the fetch loop does not
+	// abort work in flight; it is cancelled only when the grace period runs out.
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+
+	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, handlerCtx: handlerCtx}
+	var wg sync.WaitGroup
+	for i := 0; i < slots; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.slot(ctx)
+		}()
+	}
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(b.o.ShutdownGrace):
+		b.log.Warn("shutdown grace expired; cancelling running handlers (their tasks will be redelivered)", "lane", lane)
+		cancelHandlers()
+		<-done
+	}
+	return nil
+}
+
+// doorbell wakes idle slots when something is published to their lane.
+type doorbell struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newDoorbell() *doorbell { return &doorbell{} }
+
+// channel returns a channel closed by the next ring. Take it before looking for
+// work, so a publish between the look and the wait is not missed.
+func (d *doorbell) channel() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	return d.ch
+}
+
+func (d *doorbell) ring() {
+	d.mu.Lock()
+	if d.ch != nil {
+		close(d.ch)
+		d.ch = nil
+	}
+	d.mu.Unlock()
+}
+
+type laneWorker struct {
+	bus        *Bus
+	lane       string
+	consumers  [MaxPriority + 1]jetstream.Consumer
+	handler    Handler
+	bell       *doorbell
+	handlerCtx context.Context
+}
+
+func (w *laneWorker) slot(ctx context.Context) {
+	idle := time.NewTimer(w.bus.o.IdleWait)
+	defer idle.Stop()
+	for ctx.Err() == nil {
+		wake := w.bell.channel()
+		m, err := w.next(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.bus.log.Warn("fetch failed", "lane", w.lane, "err", err)
+		}
+		if m != nil {
+			w.run(m)
+			continue
+		}
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(w.bus.o.IdleWait)
+		if err != nil {
+			// Back off a little on errors (e.g. a reconnecting connection).
+			idle.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// next fetches one message, highest priority first; nil when every priority is empty.
+func (w *laneWorker) next(ctx context.Context) (jetstream.Msg, error) {
+	var firstErr error
+	for p := MinPriority; p <= MaxPriority; p++ {
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		batch, err := w.consumers[p].FetchNoWait(1)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			return m, nil
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// run handles one delivered message end to end: status, heartbeat, handler,
+// outcome (done, retry, failed) and ack.
+func (w *laneWorker) run(m jetstream.Msg) {
+	b := w.bus
+	ctx := w.handlerCtx
+	meta, err := m.Metadata()
+	attempt := 1
+	if err == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	var rec record
+	if err := json.Unmarshal(m.Data(), &rec); err != nil || rec.ID == "" || rec.Type == "" {
+		w.malformed(ctx, m, meta, err)
+		return
+	}
+	now := time.Now().UTC()
+	st := Status{ID: rec.ID, Type: rec.Type, Status: StateActive, Priority: rec.Priority, Lane: rec.Lane,
+		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempts: attempt,
+		CreatedAt: rec.CreatedAt, UpdatedAt: now, StartedAt: &now}
+	if attempt > 1 {
+		// A redelivery: if the previous attempt recorded an outcome but its ack was
+		// lost (crash between the two), do not run the task again.
+		if prev, err := b.Status(ctx, rec.ID); err == nil && (prev.Status == StateDone || prev.Status == StateFailed) {
+			_ = m.Ack()
+			return
+		}
+	}
+	if _, err := b.status.Put(ctx, rec.ID, mustJSON(st)); err != nil {
+		b.log.Warn("could not record task start; will retry", "task", rec.ID, "err", err)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+
+	task := &Task{ID: rec.ID, Type: rec.Type, Priority: rec.Priority, Lane: rec.Lane, CreatedAt: rec.CreatedAt,
+		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempt: attempt}
+
+	stopBeat := make(chan struct{})
+	go func() {
+		t := time.NewTicker(b.o.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopBeat:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	b.o.Metrics.onStart(w.lane)
+	start := time.Now()
+	result, herr := w.call(ctx, task)
+	close(stopBeat)
+	elapsed := time.Since(start)
+
+	end := time.Now().UTC()
+	st.UpdatedAt = end
+	outcome := StateDone
+	switch {
+	case herr == nil:
+		st.Status = StateDone
+		st.CompletedAt = &end
+		if result != nil {
+			if raw, err := json.Marshal(result); err == nil {
+				st.Result = raw
+			} else {
+				st.Status, outcome = StateFailed, StateFailed
+				st.CompletedAt = nil
+				st.FailedAt = &end
+				st.Error = fmt.Sprintf("handler result is not JSON: %v", err)
+			}
+		}
+	case ctx.Err() != nil:
+		// Shutdown cut the handler short: leave the task for redelivery.
+		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
+		return
+	case IsPermanent(herr) || attempt >= b.o.MaxAttempts:
+		st.Status, outcome = StateFailed, StateFailed
+		st.FailedAt = &end
+		st.Error = herr.Error()
+		if !IsPermanent(herr) {
+			st.Error = fmt.Sprintf("%s (gave up after %d attempts)", herr.Error(), attempt)
+		}
+	default:
+		outcome = "retry"
+		delay := b.o.Backoff[min(attempt-1, len(b.o.Backoff)-1)]
+		next := end.Add(delay)
+		st.Status = StatePending
+		st.Error = herr.Error()
+		st.NextAttempt = &next
+		if _, err := b.status.Put(ctx, rec.ID, mustJSON(st)); err != nil {
+			b.log.Warn("could not record retry", "task", rec.ID, "err", err)
+		}
+		b.log.Info("task failed, will retry", "task", rec.ID, "type", rec.Type, "attempt", attempt, "delay", delay, "err", herr)
+		_ = m.NakWithDelay(delay)
+		time.AfterFunc(delay, w.bell.ring)
+		b.o.Metrics.onEnd(w.lane, rec.Type, outcome, elapsed)
+		return
+	}
+	// Record the outcome before the ack: a crash in between redelivers the task,
+	// and the redelivery sees the outcome and only acks.
+	if _, err := b.status.Put(ctx, rec.ID, mustJSON(st)); err != nil {
+		b.log.Warn("could not record task outcome; will be redelivered", "task", rec.ID, "err", err)
+		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
+		return
+	}
+	if outcome == StateFailed {
+		b.log.Warn("task failed", "task", rec.ID, "type", rec.Type, "attempts", attempt, "err", st.Error)
+	}
+	_ = m.Ack()
+	b.o.Metrics.onEnd(w.lane, rec.Type, outcome, elapsed)
+}
+
+// call runs the handler, turning a panic into a permanent error.
+func (w *laneWorker) call(ctx context.Context, t *Task) (result any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.bus.log.Error("handler panicked", "task", t.ID, "type", t.Type, "panic", r, "stack", string(debug.Stack()))
+			result, err = nil, Permanent(fmt.Errorf("handler panicked: %v", r))
+		}
+	}()
+	return w.handler(ctx, t)
+}
+
+// malformed records a message that is not a task record as failed (keeping its raw
+// body for inspection) and removes it from the queue: never dropped silently,
+// never redelivered forever.
+func (w *laneWorker) malformed(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, decodeErr error) {
+	b := w.bus
+	id := m.Headers().Get(jetstream.MsgIDHeader)
+	if id == "" || !idRE.MatchString(id) {
+		seq := uint64(0)
+		if meta != nil {
+			seq = meta.Sequence.Stream
+		}
+		id = "malformed-" + strconv.FormatUint(seq, 10)
+	}
+	reason := "malformed task message: want a JSON task record with id and type"
+	if decodeErr != nil {
+		reason += ": " + decodeErr.Error()
+	}
+	raw := m.Data()
+	if len(raw) > 64<<10 {
+		raw = raw[:64<<10]
+	}
+	now := time.Now().UTC()
+	st := Status{ID: id, Type: "", Status: StateFailed, Lane: w.lane, Payload: mustJSON(string(raw)),
+		Attempts: 1, CreatedAt: now, UpdatedAt: now, FailedAt: &now, Error: reason + " (subject " + m.Subject() + ")"}
+	if _, err := b.status.Put(ctx, id, mustJSON(st)); err != nil {
+		b.log.Warn("could not record malformed task; will retry", "subject", m.Subject(), "err", err)
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	b.log.Warn("malformed task recorded as failed", "id", id, "subject", m.Subject())
+	_ = m.TermWithReason("malformed")
+	b.o.Metrics.onMalformed()
+}
+
