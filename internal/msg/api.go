@@ -146,6 +146,23 @@ type Status struct {
 	Result      json.RawMessage `json:"result,omitempty"`
 }
 
+// Policy is the queue policy of a task type (queue_policies in config.yaml).
+type Policy struct {
+	// DeduplicatePending refuses a task while an identical one (same type and
+	// payload) is pending.
+	DeduplicatePending bool
+	// RateLimit, when set, accepts at most Max tasks of the type per Per.
+	RateLimit *RateLimit
+}
+
+// RateLimit allows at most Max tasks of a type per Per.
+type RateLimit struct {
+	Max int
+	Per time.Duration
+	// PerText is the window as the user wrote it (for logs).
+	PerText string
+}
+
 // Handler runs one task. A nil error completes it with the result (nil = no
 // result). An error wrapped with Permanent fails it at once; any other error is
 // transient and retried with backoff until the attempts run out.

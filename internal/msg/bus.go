@@ -12,8 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/stewardhq/steward/internal/config"
 )
 
 // Options configure a Bus.
@@ -30,7 +28,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Policies resolves the queue policy of a task type (nil = dedup pending
 	// duplicates, no rate limit).
-	Policies func(taskType string) config.TaskPolicy
+	Policies func(taskType string) Policy
 	// Retention is how long task status records are kept (default 7 days).
 	Retention time.Duration
 	// Lanes whose consumers are provisioned at Connect, so `nats consumer ls TASKS`

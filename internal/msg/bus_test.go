@@ -13,8 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/stewardhq/steward/internal/config"
 )
 
 func TestPublishRunDone(t *testing.T) {
@@ -196,7 +194,7 @@ func TestDedupPending(t *testing.T) {
 func TestDedupDisabledByPolicy(t *testing.T) {
 	env := newEnv(t, "")
 	b := env.bus(t, func(o *Options) {
-		o.Policies = func(string) config.TaskPolicy { return config.TaskPolicy{DeduplicatePending: false} }
+		o.Policies = func(string) Policy { return Policy{DeduplicatePending: false} }
 	})
 	spec := Spec{Type: "t", Payload: map[string]any{"a": 1}, ApplyPolicy: true}
 	if a, c := mustPublish(t, b, spec), mustPublish(t, b, spec); a.ID == "" || c.ID == "" {
@@ -222,11 +220,11 @@ func TestSameIDPublishedOnce(t *testing.T) {
 	}
 }
 
-func rateLimited(max int, per time.Duration) func(string) config.TaskPolicy {
-	return func(typ string) config.TaskPolicy {
-		p := config.TaskPolicy{DeduplicatePending: false}
+func rateLimited(max int, per time.Duration) func(string) Policy {
+	return func(typ string) Policy {
+		p := Policy{DeduplicatePending: false}
 		if typ == "service.gemini.web_research" {
-			p.RateLimit = &config.RateLimit{Max: max, Per: per, PerText: per.String()}
+			p.RateLimit = &RateLimit{Max: max, Per: per, PerText: per.String()}
 		}
 		return p
 	}

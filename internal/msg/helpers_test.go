@@ -8,6 +8,31 @@ import (
 	"time"
 )
 
+// tb is the part of testing.TB the helpers need, so a rapid check can give
+// each run its own cleanups.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+// runScope collects cleanups of one rapid run and runs them at its end.
+type runScope struct {
+	*testing.T
+	fns []func()
+}
+
+func (s *runScope) Cleanup(f func()) { s.fns = append(s.fns, f) }
+
+func (s *runScope) close() {
+	for i := len(s.fns) - 1; i >= 0; i-- {
+		s.fns[i]()
+	}
+}
+
 // testEnv is an embedded NATS server with a store in a temp dir.
 type testEnv struct {
 	t      *testing.T
@@ -16,7 +41,7 @@ type testEnv struct {
 	srv    *Server
 }
 
-func newEnv(t testing.TB, listen string) *testEnv {
+func newEnv(t tb, listen string) *testEnv {
 	t.Helper()
 	e := &testEnv{dir: t.TempDir(), listen: listen}
 	e.start(t)
@@ -28,7 +53,7 @@ func newEnv(t testing.TB, listen string) *testEnv {
 	return e
 }
 
-func (e *testEnv) start(t testing.TB) {
+func (e *testEnv) start(t tb) {
 	t.Helper()
 	srv, err := StartServer(context.Background(), ServerOptions{StoreDir: e.dir, Listen: e.listen})
 	if err != nil {
@@ -38,7 +63,7 @@ func (e *testEnv) start(t testing.TB) {
 }
 
 // restart stops the server and starts a new one on the same store.
-func (e *testEnv) restart(t testing.TB) {
+func (e *testEnv) restart(t tb) {
 	t.Helper()
 	e.srv.Shutdown()
 	e.srv = nil
@@ -47,10 +72,10 @@ func (e *testEnv) restart(t testing.TB) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func (e *testEnv) bus(t testing.TB, mod func(*Options)) *Bus {
+func (e *testEnv) bus(t tb, mod func(*Options)) *Bus {
 	t.Helper()
 	o := Options{Server: e.srv, Logger: quietLogger(), AckWait: 2 * time.Second,
-		Backoff: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond},
+		Backoff:       []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond},
 		ShutdownGrace: 5 * time.Second, IdleWait: time.Second}
 	if mod != nil {
 		mod(&o)
@@ -66,7 +91,7 @@ func (e *testEnv) bus(t testing.TB, mod func(*Options)) *Bus {
 }
 
 // serve runs b.Serve in the background until the test ends (or stop is called).
-func serve(t testing.TB, b *Bus, lane string, slots int, h Handler) (stop func()) {
+func serve(t tb, b *Bus, lane string, slots int, h Handler) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -87,7 +112,7 @@ func serve(t testing.TB, b *Bus, lane string, slots int, h Handler) (stop func()
 }
 
 // waitStatus polls the status of id until it has one of the states or times out.
-func waitStatus(t testing.TB, b *Bus, id string, states ...string) *Status {
+func waitStatus(t tb, b *Bus, id string, states ...string) *Status {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	var last *Status
@@ -107,7 +132,7 @@ func waitStatus(t testing.TB, b *Bus, id string, states ...string) *Status {
 	return nil
 }
 
-func mustPublish(t testing.TB, b *Bus, s Spec) Published {
+func mustPublish(t tb, b *Bus, s Spec) Published {
 	t.Helper()
 	p, err := b.Publish(context.Background(), s)
 	if err != nil {

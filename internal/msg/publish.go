@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/stewardhq/steward/internal/config"
 )
 
 // errCodeMaxMsgsPerSubject is JetStream's "maximum messages per subject exceeded":
@@ -97,7 +95,7 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 		return Published{}, fmt.Errorf("publish %s: task id %q: want letters, digits, '_', '-', '=' and single dots", typ, id)
 	}
 
-	policy := config.TaskPolicy{DeduplicatePending: true}
+	policy := Policy{DeduplicatePending: true}
 	if b.o.Policies != nil {
 		policy = b.o.Policies(typ)
 	}
@@ -193,7 +191,7 @@ type rateReservation struct {
 // reserveRate takes a slot in the type's sliding window, or returns nil when the
 // window is full. The window lives in the policy bucket and is updated with
 // compare-and-set, so the limit holds across processes and restarts.
-func (b *Bus) reserveRate(ctx context.Context, typ string, rl config.RateLimit, now time.Time) (*rateReservation, error) {
+func (b *Bus) reserveRate(ctx context.Context, typ string, rl RateLimit, now time.Time) (*rateReservation, error) {
 	key := "rate." + typ
 	cutoff := now.Add(-rl.Per).UnixNano()
 	for attempt := 0; attempt < 50; attempt++ {

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,10 +30,21 @@ func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) erro
 	}
 	consumers, err := b.laneConsumers(ctx, lane)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while provisioning
+		}
 		return err
 	}
 	bell := newDoorbell()
-	sub, err := b.nc.Subscribe(fmt.Sprintf("%s.%s.>", SubjectRoot, lane), func(*nats.Msg) { bell.ring() })
+	hints := &priorityHints{}
+	hints.forgetAll()
+	prefix := len(SubjectRoot) + len(lane) + 2 // "tasks.<lane>."
+	sub, err := b.nc.Subscribe(fmt.Sprintf("%s.%s.>", SubjectRoot, lane), func(m *nats.Msg) {
+		if len(m.Subject) > prefix+1 {
+			hints.published(int(m.Subject[prefix] - '0'))
+		}
+		bell.ring()
+	})
 	if err != nil {
 		return fmt.Errorf("serve lane %s: doorbell: %w", lane, err)
 	}
@@ -43,7 +55,22 @@ func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) erro
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 
-	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, handlerCtx: handlerCtx}
+	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, hints: hints, handlerCtx: handlerCtx}
+	// Tasks can become ready without a publish this process sees: a retry delay set
+	// by another process, a redelivery after another worker crashed. Forget the
+	// "known empty" hints regularly so every priority is looked at again.
+	go func() {
+		t := time.NewTicker(b.o.IdleWait)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				hints.forgetAll()
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < slots; i++ {
 		wg.Add(1)
@@ -93,7 +120,30 @@ func (d *doorbell) ring() {
 	d.mu.Unlock()
 }
 
+// priorityHints remember which priorities a lane's slots found empty, so a fetch
+// skips them until something is published there. For each priority, epoch counts
+// the publishes seen by the doorbell; emptyAt is the epoch at which a fetch last
+// found the priority empty (-1 = unknown). A priority is worth a fetch when the two
+// differ. A publish racing with an empty fetch bumps the epoch, so it is never lost.
+type priorityHints struct {
+	epoch   [MaxPriority + 1]atomic.Int64
+	emptyAt [MaxPriority + 1]atomic.Int64
+}
+
+func (h *priorityHints) published(p int) {
+	if p >= MinPriority && p <= MaxPriority {
+		h.epoch[p].Add(1)
+	}
+}
+
+func (h *priorityHints) forgetAll() {
+	for p := MinPriority; p <= MaxPriority; p++ {
+		h.emptyAt[p].Store(-1)
+	}
+}
+
 type laneWorker struct {
+	hints      *priorityHints
 	bus        *Bus
 	lane       string
 	consumers  [MaxPriority + 1]jetstream.Consumer
@@ -142,6 +192,10 @@ func (w *laneWorker) next(ctx context.Context) (jetstream.Msg, error) {
 		if ctx.Err() != nil {
 			return nil, nil
 		}
+		epoch := w.hints.epoch[p].Load()
+		if w.hints.emptyAt[p].Load() == epoch {
+			continue // found empty, and nothing published there since
+		}
 		batch, err := w.consumers[p].FetchNoWait(1)
 		if err != nil {
 			if firstErr == nil {
@@ -152,9 +206,13 @@ func (w *laneWorker) next(ctx context.Context) (jetstream.Msg, error) {
 		for m := range batch.Messages() {
 			return m, nil
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && firstErr == nil {
-			firstErr = err
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
+		w.hints.emptyAt[p].Store(epoch)
 	}
 	return nil, firstErr
 }
@@ -186,10 +244,11 @@ func (w *laneWorker) run(m jetstream.Msg) {
 			return
 		}
 	}
-	if _, err := b.status.Put(ctx, rec.ID, mustJSON(st)); err != nil {
-		b.log.Warn("could not record task start; will retry", "task", rec.ID, "err", err)
-		_ = m.NakWithDelay(time.Second)
-		return
+	// The "active" record is informational: publish it without waiting for the
+	// server's ack. The outcome record below goes over the same connection, so it
+	// is stored after this one and is awaited before the task is acknowledged.
+	if _, err := b.js.PublishAsync("$KV."+BucketTasks+"."+rec.ID, mustJSON(st)); err != nil {
+		b.log.Debug("could not record task start", "task", rec.ID, "err", err)
 	}
 
 	task := &Task{ID: rec.ID, Type: rec.Type, Priority: rec.Priority, Lane: rec.Lane, CreatedAt: rec.CreatedAt,
@@ -254,7 +313,10 @@ func (w *laneWorker) run(m jetstream.Msg) {
 		}
 		b.log.Info("task failed, will retry", "task", rec.ID, "type", rec.Type, "attempt", attempt, "delay", delay, "err", herr)
 		_ = m.NakWithDelay(delay)
-		time.AfterFunc(delay, w.bell.ring)
+		time.AfterFunc(delay, func() {
+			w.hints.published(rec.Priority)
+			w.bell.ring()
+		})
 		b.o.Metrics.onEnd(w.lane, rec.Type, outcome, elapsed)
 		return
 	}
@@ -316,4 +378,3 @@ func (w *laneWorker) malformed(ctx context.Context, m jetstream.Msg, meta *jetst
 	_ = m.TermWithReason("malformed")
 	b.o.Metrics.onMalformed()
 }
-
