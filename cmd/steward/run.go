@@ -1,0 +1,66 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stewardhq/steward/internal/app"
+)
+
+func newRunCmd() *cobra.Command {
+	var o app.Options
+	var services string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run Steward: embedded NATS plus every service in one process",
+		Long: `Run Steward. By default it embeds a NATS server with JetStream (file store
+under --data, clients on 127.0.0.1:4222 so the nats CLI works) and runs every
+service: ` + strings.Join(app.AllServices(), ", ") + `.
+
+The gateway listens on 127.0.0.1:6767. --expose listens on every interface and
+requires gateway.token (every request then needs "Authorization: Bearer <token>").
+
+SIGINT/SIGTERM stop fetching new tasks, let tasks in flight finish (at most 25 s;
+unfinished ones are redelivered on the next start) and exit 0.
+
+Settings come from flags, then STEWARD_* environment variables, then the config
+file (--config, else $STEWARD_CONFIG, else ./config.yaml; without one Steward
+starts with an empty config and says so).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if services != "" {
+				for _, s := range strings.Split(services, ",") {
+					if s = strings.TrimSpace(s); s != "" {
+						o.Services = append(o.Services, s)
+					}
+				}
+			}
+			o.Logger = newLogger(o.Dev)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return app.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ConfigPath, "config", "", "config file (default $STEWARD_CONFIG, else ./config.yaml)")
+	f.StringVar(&o.DataDir, "data", "", "data directory for the NATS store and state (default ./data; directories.data)")
+	f.StringVar(&services, "services", "", "comma-separated subset of services to run (default all: "+strings.Join(app.AllServices(), ",")+")")
+	f.StringVar(&o.NATSURL, "nats", "", "join an existing NATS server at this URL instead of embedding one (nats.url)")
+	f.IntVar(&o.Port, "port", 0, "gateway port (default 6767; gateway.listen)")
+	f.BoolVar(&o.Expose, "expose", false, "listen on every interface (requires gateway.token)")
+	f.BoolVar(&o.Dev, "dev", false, "human-readable logs; watch the config file and apply valid edits")
+	return cmd
+}
+
+// newLogger returns JSON logs for machines, or text logs with --dev.
+func newLogger(dev bool) *slog.Logger {
+	if dev {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

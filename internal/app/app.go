@@ -1,0 +1,405 @@
+// Package app assembles a running Steward: it loads the config, embeds (or joins)
+// NATS, connects the task layer and starts the requested services in one process.
+// cmd/steward calls it for `steward run`; end-to-end tests call it too.
+//
+// It owns process wiring only: no service logic lives here.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stewardhq/steward/integrations/builtin"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/manifest"
+	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/rules"
+	"github.com/stewardhq/steward/services/gateway"
+	"github.com/stewardhq/steward/services/pipeline"
+	"github.com/stewardhq/steward/services/scheduler"
+)
+
+// Service names accepted by --services.
+const (
+	ServiceGateway   = "gateway"
+	ServiceScheduler = "scheduler"
+	ServicePipeline  = "pipeline"
+	ServiceChat      = "chat"
+	ServiceJournal   = "journal"
+)
+
+// AllServices lists every service, in start order.
+var allServices = []string{ServicePipeline, ServiceChat, ServiceJournal, ServiceScheduler, ServiceGateway}
+
+// AllServices returns every service name, in start order.
+func AllServices() []string { return slices.Clone(allServices) }
+
+// Options are the `steward run` flags.
+type Options struct {
+	// ConfigPath is --config ("" = $STEWARD_CONFIG, else ./config.yaml).
+	ConfigPath string
+	// DataDir is --data (overrides directories.data).
+	DataDir string
+	// Services is --services (nil = all).
+	Services []string
+	// NATSURL is --nats (overrides nats.url): join that NATS instead of embedding.
+	NATSURL string
+	// Port is --port (overrides the port of gateway.listen; 0 = keep).
+	Port int
+	// Expose is --expose: listen on every interface (requires gateway.token).
+	Expose bool
+	// Dev is --dev: watch the config file and apply valid edits without a restart.
+	Dev bool
+	// Environ is the environment (nil = os.Environ()).
+	Environ []string
+	// Logger receives operational logs.
+	Logger *slog.Logger
+	// Ready, when set, is called once every service is up, with what was started.
+	Ready func(Info)
+}
+
+// Info describes a started Steward.
+type Info struct {
+	// GatewayURL is the gateway's base URL ("" when not started).
+	GatewayURL string
+	// NATSURL is the URL nats clients use ("" when the embedded server has no TCP
+	// listener).
+	NATSURL string
+	// ConfigSource is the config file in use ("" = none).
+	ConfigSource string
+}
+
+// Registry returns the integration types compiled into Steward.
+func Registry() *manifest.Registry { return builtin.Registry() }
+
+// LoadConfig loads the config for these options and runs the rules check, so the
+// caller sees every warning. It is what `steward run` and `steward config check`
+// share.
+func LoadConfig(o Options) (*config.Config, *rules.Report, error) {
+	cfg, err := config.Load(config.LoadOptions{
+		Path:      o.ConfigPath,
+		Registry:  Registry(),
+		Overrides: o.overrides(),
+		Environ:   o.Environ,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	report, err := rules.Check(cfg, Registry())
+	if err != nil {
+		return cfg, report, err
+	}
+	return cfg, report, nil
+}
+
+func (o Options) overrides() map[string]string {
+	ov := map[string]string{}
+	if o.DataDir != "" {
+		ov["directories.data"] = o.DataDir
+	}
+	if o.NATSURL != "" {
+		ov["nats.url"] = o.NATSURL
+	}
+	return ov
+}
+
+// Run starts Steward and blocks until ctx is cancelled, then shuts down in order:
+// stop accepting work, let in-flight tasks finish (bounded), close NATS.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	services := o.Services
+	if len(services) == 0 {
+		services = AllServices()
+	}
+	for _, s := range services {
+		if !slices.Contains(allServices, s) {
+			return fmt.Errorf("--services: unknown service %q (allowed: %s)", s, strings.Join(allServices, ", "))
+		}
+	}
+	cfg, report, err := LoadConfig(o)
+	if err != nil {
+		return err
+	}
+	for _, n := range cfg.Notices {
+		log.Info(n)
+	}
+	for _, w := range report.Warnings {
+		log.Warn(w)
+	}
+
+	gatewayAddr, err := gatewayListen(cfg.Gateway.Listen, o.Port)
+	if err != nil {
+		return err
+	}
+	// Refuse an unsafe gateway before starting anything else.
+	if slices.Contains(services, ServiceGateway) && !gatewayAllowed(gatewayAddr, o.Expose, cfg.Gateway.Token) {
+		return fmt.Errorf("%w: --expose (or a non-loopback gateway.listen) needs gateway.token: "+
+			"add `gateway: {token: !secret gateway_token}` to config.yaml with the token in secrets.yaml, "+
+			"or set STEWARD_GATEWAY_TOKEN", gateway.ErrTokenRequired)
+	}
+
+	// NATS: join or embed.
+	var srv *msg.Server
+	natsURL := cfg.NATS.URL
+	if natsURL == "" {
+		storeDir := cfg.NATS.StoreDir
+		if storeDir == "" {
+			storeDir = filepath.Join(cfg.Directories.Data, "nats")
+		}
+		if err := os.MkdirAll(storeDir, 0o700); err != nil {
+			return fmt.Errorf("nats store dir: %w", err)
+		}
+		srv, err = msg.StartServer(ctx, msg.ServerOptions{StoreDir: storeDir, Listen: cfg.NATS.Listen})
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		log.Info("embedded NATS started", "store_dir", storeDir, "listen", cfg.NATS.Listen)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := msg.NewMetrics(reg)
+
+	holder := &configHolder{}
+	holder.store(cfg)
+	llmConcurrency := func(c *config.Config) map[string]int {
+		m := map[string]int{}
+		for _, p := range c.LLMs {
+			m[p.Name] = p.Concurrency
+		}
+		return m
+	}
+	lanes := pipeline.Lanes(llmConcurrency(cfg))
+	laneNames := make([]string, len(lanes))
+	for i, l := range lanes {
+		laneNames[i] = l.Name
+	}
+	bus, err := msg.Connect(ctx, msg.Options{
+		URL:         natsURL,
+		Server:      srv,
+		Credentials: cfg.NATS.Credentials,
+		Name:        "steward " + strings.Join(services, ","),
+		Logger:      log,
+		Policies:    func(t string) msg.Policy { return policyFor(holder.load(), t) },
+		Retention:   cfg.QueuePolicies.Retention,
+		Lanes:       laneNames,
+		Metrics:     metrics,
+	})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	reg.MustRegister(bus.DepthCollector())
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	start := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	info := Info{ConfigSource: cfg.Source}
+	if srv != nil {
+		info.NATSURL = srv.ClientURL()
+	} else {
+		info.NATSURL = natsURL
+	}
+	router := msg.NewRouter()
+	for _, s := range services {
+		switch s {
+		case ServicePipeline:
+			p, err := pipeline.New(pipeline.Options{Bus: bus, Router: router, Lanes: lanes, Logger: log.With("service", "pipeline")})
+			if err != nil {
+				return err
+			}
+			start(s, p.Run)
+		case ServiceScheduler:
+			sch := &schedulerRunner{holder: holder, bus: bus, log: log.With("service", "scheduler")}
+			start(s, sch.run)
+			holder.onChange(sch.restart)
+		case ServiceGateway:
+			h := gateway.New(gateway.Options{Config: holder.load, Registry: Registry(), Bus: bus, Metrics: reg, Logger: log.With("service", "gateway")})
+			gs, err := gateway.NewServer(gateway.ServerOptions{Addr: gatewayAddr, Expose: o.Expose, Token: cfg.Gateway.Token, Handler: h, Logger: log.With("service", "gateway")})
+			if err != nil {
+				cancel()
+				wg.Wait()
+				return err
+			}
+			info.GatewayURL = gs.URL()
+			log.Info("gateway listening", "url", gs.URL())
+			start(s, gs.Serve)
+		case ServiceChat, ServiceJournal:
+			// Their workers arrive with the chat and email issues; accepting the names
+			// now keeps deploy files stable.
+			log.Debug("service has no workers yet", "service", s)
+		}
+	}
+	if o.Dev && cfg.Source != "" {
+		start("config watcher", func(ctx context.Context) error {
+			return watchConfig(ctx, o, holder, log.With("component", "config"))
+		})
+	}
+	if o.Ready != nil {
+		o.Ready(info)
+	}
+	log.Info("steward running", "services", strings.Join(services, ","), "config", cfg.Source)
+
+	<-runCtx.Done()
+	log.Info("shutting down: no new work is fetched; waiting for tasks in flight")
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// policyFor adapts the queue_policies section to the task layer's policy type.
+func policyFor(c *config.Config, taskType string) msg.Policy {
+	p := c.QueuePolicies.Policy(taskType)
+	out := msg.Policy{DeduplicatePending: p.DeduplicatePending}
+	if p.RateLimit != nil {
+		out.RateLimit = &msg.RateLimit{Max: p.RateLimit.Max, Per: p.RateLimit.Per, PerText: p.RateLimit.PerText}
+	}
+	return out
+}
+
+// gatewayListen applies --port to gateway.listen.
+func gatewayListen(listen string, port int) (string, error) {
+	if listen == "" {
+		listen = gateway.DefaultAddr
+	}
+	if port == 0 {
+		return listen, nil
+	}
+	if port < 0 || port > 65535 {
+		return "", fmt.Errorf("--port %d: want 1-65535", port)
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("gateway.listen %q: want host:port", listen)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// gatewayAllowed reports whether the gateway may listen where asked.
+func gatewayAllowed(addr string, expose bool, token config.Secret) bool {
+	if !token.IsZero() {
+		return true
+	}
+	if expose {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true // NewServer reports the bad address
+	}
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// configHolder is the live config: services read it per use, and --dev swaps it.
+type configHolder struct {
+	cur       atomic.Pointer[config.Config]
+	mu        sync.Mutex
+	listeners []func(*config.Config)
+}
+
+func (h *configHolder) load() *config.Config { return h.cur.Load() }
+
+func (h *configHolder) store(c *config.Config) {
+	h.cur.Store(c)
+	h.mu.Lock()
+	ls := slices.Clone(h.listeners)
+	h.mu.Unlock()
+	for _, l := range ls {
+		l(c)
+	}
+}
+
+func (h *configHolder) onChange(f func(*config.Config)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.listeners = append(h.listeners, f)
+}
+
+// schedulerRunner runs a scheduler built from the current config and rebuilds it
+// when the config changes.
+type schedulerRunner struct {
+	holder *configHolder
+	bus    *msg.Bus
+	log    *slog.Logger
+	kick   chan struct{}
+	once   sync.Once
+}
+
+func (s *schedulerRunner) init() { s.once.Do(func() { s.kick = make(chan struct{}, 1) }) }
+
+func (s *schedulerRunner) restart(*config.Config) {
+	s.init()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *schedulerRunner) run(ctx context.Context) error {
+	s.init()
+	for {
+		sch, err := scheduler.New(scheduler.Options{Config: s.holder.load(), Registry: Registry(), Bus: s.bus, Logger: s.log})
+		if err != nil {
+			return err
+		}
+		for _, j := range sch.Jobs() {
+			s.log.Info("scheduled", "job", j.Name, "cron", j.Expr, "next", j.Next.Format(time.RFC3339))
+		}
+		jobCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- sch.Run(jobCtx) }()
+		select {
+		case <-ctx.Done():
+			stop()
+			<-done
+			return nil
+		case <-s.kick:
+			stop()
+			if err := <-done; err != nil {
+				return err
+			}
+			s.log.Info("config changed: schedules reloaded")
+		case err := <-done:
+			stop()
+			return err
+		}
+	}
+}

@@ -1,0 +1,104 @@
+// Package pipeline is the service that runs tasks: it serves the worker lanes (io,
+// script and one llm_<profile> lane per LLM profile) and dispatches each task to
+// the stage handler registered for its type — check → collect → classify →
+// evaluate → act for platforms, plus service and script tasks.
+//
+// Stage handlers are registered by integrations through Register; a task whose type
+// has no handler fails permanently with "Unknown task type: <type>". The pipeline
+// owns no files: it talks to the rest of Steward only through internal/msg.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/stewardhq/steward/internal/msg"
+)
+
+// Default slot counts of the lanes that are not LLM lanes.
+const (
+	DefaultIOSlots     = 4
+	DefaultScriptSlots = 2
+)
+
+// Lane is one worker pool the pipeline serves.
+type Lane struct {
+	Name  string
+	Slots int
+}
+
+// Options configure the pipeline service.
+type Options struct {
+	Bus    *msg.Bus
+	Router *msg.Router
+	// Lanes to serve; see Lanes for the usual set.
+	Lanes  []Lane
+	Logger *slog.Logger
+}
+
+// Service runs the worker lanes.
+type Service struct {
+	o Options
+}
+
+// New returns the pipeline service.
+func New(o Options) (*Service, error) {
+	if o.Bus == nil || o.Router == nil {
+		return nil, fmt.Errorf("pipeline: bus and router are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	for _, l := range o.Lanes {
+		if !msg.ValidLane(l.Name) || l.Slots < 1 {
+			return nil, fmt.Errorf("pipeline: lane %q with %d slots: want a valid name and at least 1 slot", l.Name, l.Slots)
+		}
+	}
+	return &Service{o: o}, nil
+}
+
+// Lanes returns the usual lane set: io, script, and llm_<profile> with the
+// profile's concurrency as its slot count (the most requests in flight to that
+// LLM from this process).
+func Lanes(llmConcurrency map[string]int) []Lane {
+	lanes := []Lane{{Name: msg.LaneIO, Slots: DefaultIOSlots}, {Name: msg.LaneScript, Slots: DefaultScriptSlots}}
+	names := make([]string, 0, len(llmConcurrency))
+	for p := range llmConcurrency {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		slots := llmConcurrency[p]
+		if slots < 1 {
+			slots = 1
+		}
+		lanes = append(lanes, Lane{Name: msg.LLMLane(p), Slots: slots})
+	}
+	return lanes
+}
+
+// Run serves every lane until ctx is cancelled, then lets in-flight tasks finish
+// (bounded by the bus's shutdown grace) and returns.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(s.o.Lanes))
+	for _, l := range s.o.Lanes {
+		wg.Add(1)
+		go func(l Lane) {
+			defer wg.Done()
+			s.o.Logger.Info("serving lane", "lane", l.Name, "slots", l.Slots)
+			if err := s.o.Bus.Serve(ctx, l.Name, l.Slots, s.o.Router.Dispatch); err != nil {
+				errs <- fmt.Errorf("lane %s: %w", l.Name, err)
+			}
+		}(l)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	return nil
+}
