@@ -26,6 +26,30 @@ func Manifest() *manifest.Manifest {
 				{Name: "limit", Type: manifest.TypeInteger, Default: 50, Description: "most inbox messages considered per check"},
 				{Name: "window", Type: manifest.TypeString, Description: "look-back window in days, e.g. 7d"},
 			},
+			// Only unsubscribe cannot be undone: every other action moves the message
+			// to a folder it can be moved back from, or writes a draft.
+			Actions: []manifest.Action{
+				{Name: "archive", Tier: manifest.Reversible, Description: "move the message to the \\Archive folder"},
+				{Name: "spam", Tier: manifest.Reversible, Description: "move the message to the \\Junk folder"},
+				{Name: "trash", Tier: manifest.Reversible, Description: "move the message to the \\Trash folder"},
+				{Name: "move_to", Tier: manifest.Reversible, Description: "move the message to the named folder ({move_to: Folder})"},
+				{Name: "draft_reply", Tier: manifest.Reversible, Description: "save a reply draft in the \\Drafts folder ({draft_reply: text})"},
+				{Name: "unsubscribe", Tier: manifest.Irreversible, Description: "RFC 8058 one-click unsubscribe (an HTTP POST to the sender)"},
+			},
+			// Facts computed from the message itself; a rule on these alone has
+			// provenance "rule". authentication and calendar are mappings, tested as
+			// authentication.dkim_pass, calendar.end, ...
+			DeterministicKeys: []string{
+				"authentication", "calendar", "domain", "from_address", "has_attachments",
+				"is_answered", "is_calendar_event", "is_forward", "is_noreply", "is_read",
+				"is_reply", "is_starred", "is_unsubscribable", "root_domain",
+			},
+			DefaultClassifications: []manifest.Classification{
+				{Name: "human", Type: "confidence", Prompt: "is this a personal email written by a human?"},
+				{Name: "user_agreement_update", Type: "boolean", Prompt: "is this email about a user agreement update?"},
+				{Name: "requires_response", Type: "boolean", Prompt: "does this email require a response?"},
+				{Name: "priority", Type: "enum", Values: []string{"low", "medium", "high", "critical"}, Prompt: "what is the priority of this email?"},
+			},
 		}},
 	}
 }

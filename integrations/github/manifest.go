@@ -23,9 +23,26 @@ func Manifest() *manifest.Manifest {
 			{Name: "orgs", Type: manifest.TypeList, Items: manifest.TypeString, Description: "organisations to search"},
 			{Name: "repos", Type: manifest.TypeList, Description: "repositories: \"org/repo\" or {repo, context}"},
 		},
+		// Neither platform declares actions yet (the act stage is a stub): rules on
+		// GitHub items act through scripts and services only.
 		Platforms: []manifest.Platform{
-			{Name: "pull_requests", EntryTask: "check", Stages: stages, Fields: platformFields},
-			{Name: "issues", EntryTask: "check", Stages: stages, Fields: platformFields},
+			{
+				Name: "pull_requests", EntryTask: "check", Stages: stages, Fields: platformFields,
+				DeterministicKeys: []string{"org", "repo", "number", "author", "title", "status", "additions", "deletions", "changed_files"},
+				DefaultClassifications: []manifest.Classification{
+					{Name: "complexity", Type: "confidence", Prompt: "How complex is this pull request to review? 0 = trivial typo fix, 1 = major architectural change."},
+					{Name: "risk", Type: "confidence", Prompt: "How risky is this change to production systems? 0 = no risk, 1 = high risk of breaking things."},
+					{Name: "documentation_only", Type: "boolean", Prompt: "Is this primarily a documentation or configuration change?"}, // boolean: no 0..1 scale (the reference prompt had one)
+				},
+			},
+			{
+				Name: "issues", EntryTask: "check", Stages: stages, Fields: platformFields,
+				DeterministicKeys: []string{"org", "repo", "number", "author", "title", "state", "labels", "comment_count"},
+				DefaultClassifications: []manifest.Classification{
+					{Name: "urgency", Type: "confidence", Prompt: "How urgently does this issue need attention? 0 = no urgency, 1 = critical."},
+					{Name: "actionable", Type: "boolean", Prompt: "Can you take a concrete next step on this issue right now?"},
+				},
+			},
 		},
 		Services: []manifest.Service{{
 			Name:        "create_issue",

@@ -1,0 +1,86 @@
+// Package gateway is Steward's HTTP API: health, the configured integrations,
+// manual triggers of their entry tasks, task status and Prometheus metrics.
+//
+// It owns only the HTTP surface. It publishes tasks and reads their status through
+// internal/msg and never runs a task itself. It listens on loopback unless a token
+// is configured, and with a token every request must carry it as a bearer token.
+// It must never log, echo or return a secret.
+//
+// Error replies keep the reference API's shape, JSON {"detail": "..."}, for every
+// status, including unknown routes (404) and wrong methods (405).
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/manifest"
+	"github.com/stewardhq/steward/internal/msg"
+)
+
+// DefaultMaxBodyBytes is the largest request body accepted when
+// Options.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options are what the gateway's handlers need.
+type Options struct {
+	// Config returns the current configuration. It is called on every request,
+	// so a reloaded config applies at once. A nil result counts as an empty config.
+	Config func() *config.Config
+	// Registry holds the integration manifests (entry tasks, platform order).
+	Registry *manifest.Registry
+	// Bus publishes tasks and reads their status.
+	Bus *msg.Bus
+	// Metrics is served on /metrics; nil leaves /metrics unrouted (404).
+	Metrics prometheus.Gatherer
+	// Logger receives request logs (debug) and errors; nil discards them.
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies (0 = DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+}
+
+// handler holds the dependencies shared by the route handlers.
+type handler struct {
+	config   func() *config.Config
+	registry *manifest.Registry
+	bus      *msg.Bus
+	metrics  prometheus.Gatherer
+	log      *slog.Logger
+	maxBody  int64
+}
+
+// New returns the gateway's HTTP handler. It does not check the bearer token:
+// the Server built by NewServer does that, so the token and the decision to
+// listen beyond loopback always go together (see RequireToken to compose it
+// yourself).
+func New(o Options) http.Handler {
+	h := &handler{
+		config:   o.Config,
+		registry: o.Registry,
+		bus:      o.Bus,
+		metrics:  o.Metrics,
+		log:      o.Logger,
+		maxBody:  o.MaxBodyBytes,
+	}
+	if h.config == nil {
+		h.config = func() *config.Config { return nil }
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	return h.routes()
+}
+
+// currentConfig returns the current config, never nil.
+func (h *handler) currentConfig() *config.Config {
+	if c := h.config(); c != nil {
+		return c
+	}
+	return &config.Config{}
+}
