@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/stewardhq/steward/internal/app"
 	"github.com/stewardhq/steward/internal/config"
@@ -107,7 +108,14 @@ func writeCheckJSON(w io.Writer, cfg *config.Config, report *rules.Report, loadE
 		if err != nil {
 			return err
 		}
-		doc.Config = masked
+		// Masked is the normalised config as YAML; carry it as a JSON value.
+		var tree any
+		if err := yaml.Unmarshal(masked, &tree); err != nil {
+			return fmt.Errorf("normalised config: %w", err)
+		}
+		if doc.Config, err = json.Marshal(tree); err != nil {
+			return fmt.Errorf("normalised config: %w", err)
+		}
 	}
 	if report != nil {
 		if report.Warnings != nil {

@@ -14,7 +14,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var o app.Options
-	var services string
+	var services, lanes string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run Steward: embedded NATS plus every service in one process",
@@ -40,6 +40,11 @@ starts with an empty config and says so).`,
 					}
 				}
 			}
+			for _, l := range strings.Split(lanes, ",") {
+				if l = strings.TrimSpace(l); l != "" {
+					o.Lanes = append(o.Lanes, l)
+				}
+			}
 			o.Logger = newLogger(o.Dev)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -53,6 +58,7 @@ starts with an empty config and says so).`,
 	f.StringVar(&o.NATSURL, "nats", "", "join an existing NATS server at this URL instead of embedding one (nats.url)")
 	f.IntVar(&o.Port, "port", 0, "gateway port (default 6767; gateway.listen)")
 	f.BoolVar(&o.Expose, "expose", false, "listen on every interface (requires gateway.token)")
+	f.StringVar(&lanes, "lanes", "", "comma-separated pipeline lanes to serve, names or patterns like 'llm_*' (default all: io, script, llm_<profile>)")
 	f.BoolVar(&o.Dev, "dev", false, "human-readable logs; watch the config file and apply valid edits")
 	return cmd
 }

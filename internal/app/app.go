@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -62,6 +63,10 @@ type Options struct {
 	Port int
 	// Expose is --expose: listen on every interface (requires gateway.token).
 	Expose bool
+	// Lanes is --lanes: the pipeline lanes this process serves, as names or
+	// path.Match patterns such as "llm_*" (nil = all). It lets the GPU box serve
+	// only the LLM lanes while the Pi serves io and script.
+	Lanes []string
 	// Dev is --dev: watch the config file and apply valid edits without a restart.
 	Dev bool
 	// Environ is the environment (nil = os.Environ()).
@@ -159,6 +164,11 @@ func Run(ctx context.Context, o Options) error {
 	var srv *msg.Server
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
+		if !loopbackOrEmpty(cfg.NATS.Listen) {
+			return fmt.Errorf("nats.listen %q is not a loopback address: the embedded NATS server has no authentication, "+
+				"so Steward only lets it listen on 127.0.0.1. To split Steward across machines run a nats-server with "+
+				"credentials (see deploy/nats/nats-server.conf) and start every Steward with --nats URL", cfg.NATS.Listen)
+		}
 		storeDir := cfg.NATS.StoreDir
 		if storeDir == "" {
 			storeDir = filepath.Join(cfg.Directories.Data, "nats")
@@ -187,7 +197,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return m
 	}
-	lanes := pipeline.Lanes(llmConcurrency(cfg))
+	lanes, err := selectLanes(pipeline.Lanes(llmConcurrency(cfg)), o.Lanes)
+	if err != nil {
+		return err
+	}
 	laneNames := make([]string, len(lanes))
 	for i, l := range lanes {
 		laneNames[i] = l.Name
@@ -279,6 +292,53 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// selectLanes keeps the lanes matching any pattern (all when none are given).
+func selectLanes(all []pipeline.Lane, patterns []string) ([]pipeline.Lane, error) {
+	if len(patterns) == 0 {
+		return all, nil
+	}
+	var out []pipeline.Lane
+	names := make([]string, len(all))
+	for i, l := range all {
+		names[i] = l.Name
+	}
+	for _, pat := range patterns {
+		if _, err := path.Match(pat, ""); err != nil {
+			return nil, fmt.Errorf("--lanes %q: %w", pat, err)
+		}
+		matched := false
+		for _, l := range all {
+			if ok, _ := path.Match(pat, l.Name); ok {
+				matched = true
+				if !slices.Contains(out, l) {
+					out = append(out, l)
+				}
+			}
+		}
+		if !matched {
+			return nil, fmt.Errorf("--lanes %q matches no lane (lanes: %s)", pat, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
+}
+
+// loopbackOrEmpty reports whether a host:port listens only on loopback ("" = no
+// listener).
+func loopbackOrEmpty(addr string) bool {
+	if addr == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true // the server reports the malformed address
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // policyFor adapts the queue_policies section to the task layer's policy type.
