@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -119,7 +120,7 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
+		return nil, fmt.Errorf("connect to nats %s: %w", RedactURL(url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -273,6 +274,27 @@ func parseConsumerName(name string) (string, int, bool) {
 		return "", 0, false
 	}
 	return name[:i], p, true
+}
+
+// RedactURL hides the password (or token) of a NATS URL list so it can be logged.
+func RedactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := neturl.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<unparsable url>"
+			continue
+		}
+		if u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+			} else {
+				u.User = neturl.User("xxxxx") // a bare token
+			}
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // Close closes the connection (after flushing buffered publishes).

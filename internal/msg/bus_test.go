@@ -455,3 +455,21 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Fatal(st)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	cases := map[string]string{
+		"nats://pi:hunter2@127.0.0.1:4222":          "nats://pi:xxxxx@127.0.0.1:4222",
+		"nats://s3cr3ttoken@host:4222":              "nats://xxxxx@host:4222",
+		"nats://host:4222":                          "nats://host:4222",
+		"nats://a:pw1@h1:4222,nats://b:pw2@h2:4222": "nats://a:xxxxx@h1:4222,nats://b:xxxxx@h2:4222",
+	}
+	for in, want := range cases {
+		if got := RedactURL(in); got != want {
+			t.Errorf("%s → %s, want %s", in, got, want)
+		}
+	}
+	_, err := Connect(context.Background(), Options{URL: "nats://pi:hunter2@127.0.0.1:1", Logger: quietLogger()})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
+	}
+}
