@@ -463,3 +463,29 @@ func (s *schedulerRunner) run(ctx context.Context) error {
 		}
 	}
 }
+
+// ConnectClient connects a command-line client (steward tasks) to the NATS of a
+// running Steward: --nats, else nats.url, else the embedded server's nats.listen.
+func ConnectClient(ctx context.Context, o Options) (*msg.Bus, error) {
+	cfg, err := config.Load(config.LoadOptions{Path: o.ConfigPath, Registry: Registry(), Overrides: o.overrides(), Environ: o.Environ})
+	if err != nil {
+		return nil, err
+	}
+	url := cfg.NATS.URL
+	if url == "" {
+		if cfg.NATS.Listen == "" {
+			return nil, errors.New("nats.listen is empty, so the embedded NATS server takes no clients; pass --nats URL")
+		}
+		url = "nats://" + cfg.NATS.Listen
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	bus, err := msg.Connect(ctx, msg.Options{URL: url, Credentials: cfg.NATS.Credentials, Name: "steward cli", Logger: log,
+		Retention: cfg.QueuePolicies.Retention, Policies: func(t string) msg.Policy { return policyFor(cfg, t) }})
+	if err != nil {
+		return nil, fmt.Errorf("%w (is `steward run` running?)", err)
+	}
+	return bus, nil
+}

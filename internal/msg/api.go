@@ -144,6 +144,8 @@ type Status struct {
 	NextAttempt *time.Time      `json:"next_attempt_at,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	Result      json.RawMessage `json:"result,omitempty"`
+	// RetriedAs is the id of the task a person re-ran this failed one as.
+	RetriedAs string `json:"retried_as,omitempty"`
 }
 
 // Policy is the queue policy of a task type (queue_policies in config.yaml).

@@ -473,3 +473,51 @@ func TestRedactURL(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestTasksListAndRetry(t *testing.T) {
+	env := newEnv(t, "")
+	b := env.bus(t, nil)
+	var fail atomic.Bool
+	fail.Store(true)
+	serve(t, b, LaneIO, 1, func(ctx context.Context, task *Task) (any, error) {
+		if task.Type == "t.flaky" && fail.Load() {
+			return nil, Permanent(errors.New("remote said no"))
+		}
+		return map[string]any{"ok": true}, nil
+	})
+	okID := mustPublish(t, b, Spec{Type: "t.ok"}).ID
+	bad := mustPublish(t, b, Spec{Type: "t.flaky", Priority: 7, Provenance: ProvenanceRule, Payload: map[string]any{"uid": 42}})
+	waitStatus(t, b, okID, StateDone)
+	waitStatus(t, b, bad.ID, StateFailed)
+
+	all, err := b.Tasks(context.Background(), nil)
+	if err != nil || len(all) != 2 || all[0].ID != okID {
+		t.Fatalf("%v %v", all, err)
+	}
+	failed, _ := b.Tasks(context.Background(), func(s *Status) bool { return s.Status == StateFailed })
+	if len(failed) != 1 || failed[0].ID != bad.ID {
+		t.Fatalf("%v", failed)
+	}
+	if _, err := b.Retry(context.Background(), okID); err == nil {
+		t.Fatal("retried a done task")
+	}
+	if _, err := b.Retry(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	fail.Store(false)
+	again, err := b.Retry(context.Background(), bad.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStatus(t, b, again.ID, StateDone)
+	if st.Priority != 7 || st.Provenance != ProvenanceRule || !strings.Contains(string(st.Payload), `"uid":42`) {
+		t.Fatalf("%+v", st)
+	}
+	old, _ := b.Status(context.Background(), bad.ID)
+	if old.Status != StateFailed || old.RetriedAs != again.ID {
+		t.Fatalf("%+v", old)
+	}
+	if _, err := b.Retry(context.Background(), bad.ID); err == nil {
+		t.Fatal("retried twice")
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/msg"
+)
+
+func newTasksCmd() *cobra.Command {
+	var o app.Options
+	cmd := &cobra.Command{
+		Use:   "tasks",
+		Short: "List, show and retry tasks of a running Steward",
+		Long: `Read the task status records (KV bucket "tasks") of a running Steward, and
+re-run failed tasks. Connects to --nats, else nats.url, else the embedded server
+at nats.listen (127.0.0.1:4222).`,
+	}
+	cmd.PersistentFlags().StringVar(&o.ConfigPath, "config", "", "config file (default $STEWARD_CONFIG, else ./config.yaml)")
+	cmd.PersistentFlags().StringVar(&o.NATSURL, "nats", "", "NATS URL of the running Steward")
+
+	connect := func(cmd *cobra.Command) (*msg.Bus, context.Context, context.CancelFunc, error) {
+		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		bus, err := app.ConnectClient(ctx, o)
+		if err != nil {
+			cancel()
+			return nil, nil, nil, err
+		}
+		return bus, ctx, cancel, nil
+	}
+
+	var status, typ string
+	var asJSON bool
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List recorded tasks, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bus, ctx, cancel, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer bus.Close()
+			list, err := bus.Tasks(ctx, func(s *msg.Status) bool {
+				return (status == "" || s.Status == status) && (typ == "" || s.Type == typ || strings.HasPrefix(s.Type, typ+"."))
+			})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if list == nil {
+					list = []msg.Status{}
+				}
+				return enc.Encode(list)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tCREATED\tERROR")
+			for _, s := range list {
+				errText := s.Error
+				if len(errText) > 60 {
+					errText = errText[:57] + "..."
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.Attempts, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), errText)
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().StringVar(&status, "status", "", "only tasks in this state: pending, active, done, failed")
+	ls.Flags().StringVar(&typ, "type", "", "only this task type (or prefix, e.g. email.inbox)")
+	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Print a task's status record as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bus, ctx, cancel, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer bus.Close()
+			st, err := bus.Status(ctx, args[0])
+			if errors.Is(err, msg.ErrNotFound) {
+				return fmt.Errorf("task %s not found (records are kept for queue_policies.retention)", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		},
+	}
+
+	retry := &cobra.Command{
+		Use:   "retry ID...",
+		Short: "Re-run failed tasks as new tasks (same type, payload, priority, lane, provenance)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bus, ctx, cancel, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer bus.Close()
+			var failed int
+			for _, id := range args {
+				p, err := bus.Retry(ctx, id)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", id, err)
+					failed++
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s → %s\n", id, p.ID)
+			}
+			if failed > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks not retried", failed, len(args))}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, show, retry)
+	return cmd
+}
