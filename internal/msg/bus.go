@@ -51,6 +51,9 @@ type Options struct {
 	// without a doorbell ring (default 5s). It catches tasks whose retry delay,
 	// set by another process, has passed.
 	IdleWait time.Duration
+	// LeaseTTL is the lifetime of a global lane lease (default 15s): a crashed
+	// holder's slot frees itself after at most this long. Leases renew every TTL/3.
+	LeaseTTL time.Duration
 	// Metrics records task metrics (nil = none).
 	Metrics *Metrics
 }
@@ -66,6 +69,7 @@ type Bus struct {
 	stream jetstream.Stream
 	status jetstream.KeyValue
 	policy jetstream.KeyValue
+	leases jetstream.KeyValue
 	log    *slog.Logger
 
 	mu        sync.Mutex
@@ -102,6 +106,9 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 	}
 	if o.IdleWait <= 0 {
 		o.IdleWait = 5 * time.Second
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 15 * time.Second
 	}
 	if o.Name == "" {
 		o.Name = "steward"
@@ -199,6 +206,16 @@ func (b *Bus) provision(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketPolicy, err)
+	}
+	b.leases, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketLeases,
+		Description: "Steward global lane leases (key = <lane>.<slot>); bounds LLM requests across processes",
+		History:     1,
+		TTL:         b.o.LeaseTTL,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketLeases, err)
 	}
 	return nil
 }

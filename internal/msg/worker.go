@@ -25,6 +25,16 @@ import (
 // running handlers, then cancels their contexts; unacknowledged tasks are
 // redelivered to the next worker.
 func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) error {
+	return b.ServeBounded(ctx, lane, slots, 0, h)
+}
+
+// ServeBounded is Serve with a global limit: at most limit handlers of this lane
+// run at once across every process serving it (0 = no global limit). See the
+// "Global lane bound" comment in lease.go.
+func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h Handler) error {
+	if limit < 0 {
+		return fmt.Errorf("serve lane %s: limit must not be negative", lane)
+	}
 	if slots < 1 {
 		return fmt.Errorf("serve lane %s: slots must be at least 1", lane)
 	}
@@ -56,6 +66,9 @@ func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) erro
 	defer cancelHandlers()
 
 	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, hints: hints, handlerCtx: handlerCtx}
+	if limit > 0 {
+		w.leases = b.newLeaseSet(lane, limit)
+	}
 	// Tasks can become ready without a publish this process sees: a retry delay set
 	// by another process, a redelivery after another worker crashed. Forget the
 	// "known empty" hints regularly so every priority is looked at again.
@@ -144,6 +157,7 @@ func (h *priorityHints) forgetAll() {
 
 type laneWorker struct {
 	hints      *priorityHints
+	leases     *leaseSet // nil = no global bound
 	bus        *Bus
 	lane       string
 	consumers  [MaxPriority + 1]jetstream.Consumer
@@ -155,15 +169,36 @@ type laneWorker struct {
 func (w *laneWorker) slot(ctx context.Context) {
 	idle := time.NewTimer(w.bus.o.IdleWait)
 	defer idle.Stop()
+	var held *lease
+	defer func() {
+		if held != nil {
+			held.release()
+		}
+	}()
 	for ctx.Err() == nil {
 		wake := w.bell.channel()
+		if w.leases != nil && held == nil {
+			l, err := w.leases.acquire(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.bus.log.Warn("lane lease", "lane", w.lane, "err", err)
+					time.Sleep(time.Second)
+				}
+				continue
+			}
+			held = l
+		}
 		m, err := w.next(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.bus.log.Warn("fetch failed", "lane", w.lane, "err", err)
 		}
 		if m != nil {
 			w.run(m)
-			continue
+			continue // keep the lease while there is work
+		}
+		if held != nil {
+			held.release()
+			held = nil
 		}
 		if !idle.Stop() {
 			select {

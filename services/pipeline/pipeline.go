@@ -28,6 +28,10 @@ const (
 type Lane struct {
 	Name  string
 	Slots int
+	// GlobalLimit bounds the handlers running on this lane across every process
+	// (0 = none). LLM lanes set it to the profile's concurrency, so the backend
+	// never sees more requests than configured however many machines serve it.
+	GlobalLimit int
 }
 
 // Options configure the pipeline service.
@@ -75,7 +79,7 @@ func Lanes(llmConcurrency map[string]int) []Lane {
 		if slots < 1 {
 			slots = 1
 		}
-		lanes = append(lanes, Lane{Name: msg.LLMLane(p), Slots: slots})
+		lanes = append(lanes, Lane{Name: msg.LLMLane(p), Slots: slots, GlobalLimit: slots})
 	}
 	return lanes
 }
@@ -89,8 +93,8 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func(l Lane) {
 			defer wg.Done()
-			s.o.Logger.Info("serving lane", "lane", l.Name, "slots", l.Slots)
-			if err := s.o.Bus.Serve(ctx, l.Name, l.Slots, s.o.Router.Dispatch); err != nil {
+			s.o.Logger.Info("serving lane", "lane", l.Name, "slots", l.Slots, "global_limit", l.GlobalLimit)
+			if err := s.o.Bus.ServeBounded(ctx, l.Name, l.Slots, l.GlobalLimit, s.o.Router.Dispatch); err != nil {
 				errs <- fmt.Errorf("lane %s: %w", l.Name, err)
 			}
 		}(l)
