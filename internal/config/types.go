@@ -65,6 +65,10 @@ type Config struct {
 	Warnings []Warning `json:"warnings"`
 	// Notices are informational (obsolete keys, no config file, ...).
 	Notices []string `json:"notices"`
+
+	// masks maps each value resolved from secrets.yaml to its key, so that Masked
+	// and Describe hide it wherever it was used.
+	masks map[string]string
 }
 
 // Warning is one non-fatal problem, with where it was written.
@@ -198,6 +202,8 @@ type Action struct {
 	// LLM-influenced rule may trigger it even if it is irreversible.
 	Yolo bool     `json:"yolo,omitempty"`
 	Pos  Position `json:"-"`
+
+	order []string // keys of Data as written (see Keys)
 }
 
 // ScriptRef names a script and its inputs (values may be templates).
@@ -254,6 +260,9 @@ type TaskPolicy struct {
 type PolicyOverride struct {
 	DeduplicatePending *bool      `json:"deduplicate_pending,omitempty"`
 	RateLimit          *RateLimit `json:"rate_limit,omitempty"`
+	// ClearRateLimit records an explicit `rate_limit: null` in the override: the
+	// task type then has no rate limit even when the defaults set one.
+	ClearRateLimit bool `json:"clear_rate_limit,omitempty"`
 }
 
 // QueuePolicies is the queue_policies section.
@@ -275,6 +284,8 @@ func (q QueuePolicies) Policy(taskType string) TaskPolicy {
 		if o.RateLimit != nil {
 			rl := *o.RateLimit
 			p.RateLimit = &rl
+		} else if o.ClearRateLimit {
+			p.RateLimit = nil
 		}
 	}
 	return p
