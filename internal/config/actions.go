@@ -243,18 +243,3 @@ func (p *parser) serviceCall(n *yaml.Node, key string) (*ServiceCall, bool) {
 	}
 	return sc, true
 }
-
-// splitServiceCall splits "type.instance.service" from the right (a type may
-// contain dots). ok is false unless all three parts are non-empty.
-func splitServiceCall(call string) (typ, instance, service string, ok bool) {
-	i := strings.LastIndex(call, ".")
-	if i < 0 {
-		return "", "", "", false
-	}
-	j := strings.LastIndex(call[:i], ".")
-	if j < 0 {
-		return "", "", "", false
-	}
-	typ, instance, service = call[:j], call[j+1:i], call[i+1:]
-	return typ, instance, service, typ != "" && instance != "" && service != ""
-}

@@ -198,7 +198,6 @@ func Parse(data []byte, file string, secrets map[string]string, opts LoadOptions
 	}
 	layered := p.document(root, cfg)
 	p.layer(cfg, layered, opts)
-	p.crossCheck(cfg)
 
 	for n, key := range p.yoloNodes {
 		if !p.yoloUsed[n] {
