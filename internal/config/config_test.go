@@ -427,3 +427,39 @@ integrations:
 		t.Errorf("unexpected messages:\n%v", err)
 	}
 }
+
+// An example config falls back to the example secrets beside it, so
+// `steward config check --config config.example.yaml` works in a fresh clone;
+// a real secrets.yaml wins.
+func TestExampleConfigUsesExampleSecrets(t *testing.T) {
+	dir := t.TempDir()
+	cfgText := "llms: {default: {model: m, token: !secret tok}}\n"
+	for name, body := range map[string]string{"config.example.yaml": cfgText, "secrets.example.yaml": "tok: example\n", "other.yaml": cfgText} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(config.LoadOptions{Path: filepath.Join(dir, "config.example.yaml"), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LLMs[0].Token.Reveal() != "example" || len(cfg.Notices) == 0 {
+		t.Fatalf("token %q notices %v", cfg.LLMs[0].Token.Reveal(), cfg.Notices)
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Message, "chmod") {
+			t.Errorf("permission warning for example secrets: %v", w)
+		}
+	}
+	// Other configs do not use the example secrets.
+	if _, err := config.Load(config.LoadOptions{Path: filepath.Join(dir, "other.yaml"), Environ: []string{}}); err == nil || !strings.Contains(err.Error(), "Secret 'tok' not found") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets.yaml"), []byte("tok: real\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = config.Load(config.LoadOptions{Path: filepath.Join(dir, "config.example.yaml"), Environ: []string{}})
+	if err != nil || cfg.LLMs[0].Token.Reveal() != "real" {
+		t.Fatalf("%v %v", err, cfg)
+	}
+}

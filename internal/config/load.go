@@ -92,8 +92,21 @@ func Load(opts LoadOptions) (*Config, error) {
 	}
 
 	secretsPath := opts.SecretsPath
+	var secretsNotice string
 	if secretsPath == "" {
 		secretsPath = filepath.Join(filepath.Dir(path), "secrets.yaml")
+		// An example config (config.example.yaml) is checked against the example
+		// secrets beside it when there is no real secrets.yaml, so
+		// `steward config check --config config.example.yaml` works in a fresh clone.
+		if strings.HasSuffix(filepath.Base(path), ".example.yaml") {
+			example := filepath.Join(filepath.Dir(path), "secrets.example.yaml")
+			if _, err := os.Stat(secretsPath); errors.Is(err, fs.ErrNotExist) {
+				if _, err := os.Stat(example); err == nil {
+					secretsPath = example
+					secretsNotice = "using " + example + " for the secrets of this example config"
+				}
+			}
+		}
 	}
 	if abs, err := filepath.Abs(secretsPath); err == nil {
 		secretsPath = abs
@@ -108,7 +121,7 @@ func Load(opts LoadOptions) (*Config, error) {
 			return nil, serr
 		}
 		secrets = s
-		if st, err := os.Stat(secretsPath); err == nil && st.Mode().Perm()&0o077 != 0 && len(s) > 0 {
+		if st, err := os.Stat(secretsPath); err == nil && st.Mode().Perm()&0o077 != 0 && len(s) > 0 && secretsNotice == "" {
 			secretWarn = &Warning{Position: Position{File: secretsPath}, Message: fmt.Sprintf(
 				"the secrets file can be read by other users (mode %04o); run chmod 600 %s", st.Mode().Perm(), secretsPath)}
 		}
@@ -120,6 +133,9 @@ func Load(opts LoadOptions) (*Config, error) {
 	cfg, err := Parse(data, path, secrets, opts)
 	if err != nil {
 		return nil, err
+	}
+	if secretsNotice != "" {
+		cfg.Notices = append(cfg.Notices, secretsNotice)
 	}
 	if secretWarn != nil {
 		cfg.Warnings = append(cfg.Warnings, *secretWarn)
