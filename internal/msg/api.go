@@ -27,6 +27,9 @@ const (
 	BucketTasks  = "tasks"
 	BucketPolicy = "policy"
 	SubjectRoot  = "tasks"
+	// DoorbellRoot prefixes the core-NATS subjects steward.doorbell.<lane>.<priority>
+	// that publishers ring after a task is stored.
+	DoorbellRoot = "steward.doorbell"
 )
 
 // Lanes used by the services. LLM lanes are "llm_<profile>" (see LLMLane).

@@ -160,6 +160,9 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 		return Published{Skipped: SkipDuplicate}, nil
 	}
 	b.o.Metrics.onPublished(typ)
+	// Wake idle workers of the lane. Best effort: a lost ring only delays the task
+	// until the workers' periodic look (Options.IdleWait).
+	_ = b.nc.Publish(fmt.Sprintf("%s.%s.%d", DoorbellRoot, lane, prio), nil)
 	return Published{ID: id, Subject: subject}, nil
 }
 

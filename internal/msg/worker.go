@@ -18,8 +18,9 @@ import (
 // Serve runs lane's worker pool with the given number of slots until ctx is
 // cancelled. Each free slot fetches exactly one task, trying priority 1 first, then
 // 2, …, so a priority-1 task waits only for a free slot, never behind a backlog.
-// Nothing is pre-buffered. An idle slot sleeps on a doorbell (a core subscription
-// to the lane's subjects that sees every publish) instead of polling.
+// Nothing is pre-buffered. An idle slot sleeps on a doorbell (core NATS subject
+// steward.doorbell.<lane>.<priority>, rung by every Publish once the task is
+// stored) instead of polling.
 //
 // When ctx is cancelled Serve stops fetching, waits up to Options.ShutdownGrace for
 // running handlers, then cancels their contexts; unacknowledged tasks are
@@ -48,9 +49,12 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 	bell := newDoorbell()
 	hints := &priorityHints{}
 	hints.forgetAll()
-	prefix := len(SubjectRoot) + len(lane) + 2 // "tasks.<lane>."
-	sub, err := b.nc.Subscribe(fmt.Sprintf("%s.%s.>", SubjectRoot, lane), func(m *nats.Msg) {
-		if len(m.Subject) > prefix+1 {
+	// The doorbell is rung by publishers after JetStream acknowledged the task,
+	// so a woken slot always finds the task stored (a subscription to the task
+	// subjects themselves could see a publish before the stream has stored it).
+	prefix := len(DoorbellRoot) + len(lane) + 2 // "steward.doorbell.<lane>."
+	sub, err := b.nc.Subscribe(DoorbellRoot+"."+lane+".*", func(m *nats.Msg) {
+		if len(m.Subject) == prefix+1 {
 			hints.published(int(m.Subject[prefix] - '0'))
 		}
 		bell.ring()
