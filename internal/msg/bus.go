@@ -70,6 +70,8 @@ type Bus struct {
 	status jetstream.KeyValue
 	policy jetstream.KeyValue
 	leases jetstream.KeyValue
+	items  jetstream.KeyValue
+	ledger jetstream.KeyValue
 	log    *slog.Logger
 
 	mu        sync.Mutex
@@ -216,6 +218,34 @@ func (b *Bus) provision(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketLeases, err)
+	}
+	b.items, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketItems,
+		Description: "Steward tracked items: facts, classification (key = <integration>.<platform>.<item>)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketItems, err)
+	}
+	b.ledger, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketLedger,
+		Description: "Steward actions taken per item (irreversible ones written before they happen)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", BucketLedger, err)
+	}
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: StreamAudit, Description: "Steward audit events: audit.<source>; the journal writes the daily log from them",
+			Subjects: []string{AuditRoot + ".>"}, Storage: jetstream.FileStorage, MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute},
+		{Name: StreamNotes, Description: "Steward note writes: notes.<kind>; the journal writes them under directories.notes",
+			Subjects: []string{NotesRoot + ".>"}, Storage: jetstream.FileStorage, MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute},
+	} {
+		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
+		}
 	}
 	return nil
 }
