@@ -53,8 +53,14 @@ type Item struct {
 	ClassificationHash string         `json:"classification_hash,omitempty"`
 	ClassifiedBy       *ClassifiedBy  `json:"classified_by,omitempty"`
 	Status             string         `json:"status"`
-	CreatedAt          time.Time      `json:"created_at"`
-	UpdatedAt          time.Time      `json:"updated_at"`
+	// Note is the path of the item's note relative to directories.notes
+	// (e.g. emails/personal/2025_02_15_10_30_00__abc_example.com.md); "" = no note.
+	// The journal writes it there while the item is active and under synced/ in
+	// the same directory once it is synced. Its front matter is Facts plus
+	// classification and classified_by.
+	Note      string    `json:"note,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // StoreKey is the item's key in the items bucket:
