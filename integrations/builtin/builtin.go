@@ -6,7 +6,25 @@ import (
 	"github.com/stewardhq/steward/integrations/gemini"
 	"github.com/stewardhq/steward/integrations/github"
 	"github.com/stewardhq/steward/internal/manifest"
+	"github.com/stewardhq/steward/internal/platform"
 )
+
+// Integrations returns the implementations of every built-in integration type.
+// A type whose platforms are not implemented yet still validates and lists; its
+// platform tasks fail with "Unknown task type".
+func Integrations() []platform.Integration {
+	return []platform.Integration{
+		manifestOnly{email.Manifest()},
+		manifestOnly{github.Manifest()},
+		manifestOnly{gemini.Manifest()},
+	}
+}
+
+// manifestOnly is an integration type with no platform implementation yet.
+type manifestOnly struct{ m *manifest.Manifest }
+
+func (o manifestOnly) Manifest() *manifest.Manifest      { return o.m }
+func (o manifestOnly) Platform(string) platform.Platform { return nil }
 
 // Registry returns the manifests of every built-in integration type.
 func Registry() *manifest.Registry {

@@ -33,7 +33,7 @@ func Manifest() *manifest.Manifest {
 				{Name: "spam", Tier: manifest.Reversible, Description: "move the message to the \\Junk folder"},
 				{Name: "trash", Tier: manifest.Reversible, Description: "move the message to the \\Trash folder"},
 				{Name: "move_to", Tier: manifest.Reversible, Description: "move the message to the named folder ({move_to: Folder})"},
-				{Name: "draft_reply", Tier: manifest.Reversible, Description: "save a reply draft in the \\Drafts folder ({draft_reply: text})"},
+				{Name: "draft_reply", Tier: manifest.Reversible, Once: true, Description: "save a reply draft in the \\Drafts folder ({draft_reply: text}); at most once per message"},
 				{Name: "unsubscribe", Tier: manifest.Irreversible, Description: "RFC 8058 one-click unsubscribe (an HTTP POST to the sender)"},
 			},
 			// Facts computed from the message itself; a rule on these alone has

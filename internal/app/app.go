@@ -244,6 +244,12 @@ func Run(ctx context.Context, o Options) error {
 		info.NATSURL = natsURL
 	}
 	router := msg.NewRouter()
+	engine, err := pipeline.NewEngine(pipeline.EngineOptions{Config: holder.load, Registry: Registry(),
+		Integrations: builtin.Integrations(), Bus: bus, Logger: log.With("service", "pipeline")})
+	if err != nil {
+		return err
+	}
+	engine.Register(router)
 	for _, s := range services {
 		switch s {
 		case ServicePipeline:

@@ -52,7 +52,10 @@ type Item struct {
 	Classification     map[string]any `json:"classification,omitempty"`
 	ClassificationHash string         `json:"classification_hash,omitempty"`
 	ClassifiedBy       *ClassifiedBy  `json:"classified_by,omitempty"`
-	Status             string         `json:"status"`
+	// RulesHash identifies the automations the item was last evaluated with; a
+	// check re-evaluates items whose hash differs from the config in force.
+	RulesHash string `json:"rules_hash,omitempty"`
+	Status    string `json:"status"`
 	// Note is the path of the item's note relative to directories.notes
 	// (e.g. emails/personal/2025_02_15_10_30_00__abc_example.com.md); "" = no note.
 	// The journal writes it there while the item is active and under synced/ in

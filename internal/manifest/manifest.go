@@ -59,6 +59,10 @@ type Action struct {
 	Name        string
 	Tier        Tier
 	Description string
+	// Once makes a reversible action at-most-once per item too (a draft reply:
+	// undoable, but a second copy every cycle would be a bug). Irreversible
+	// actions are always at most once.
+	Once bool
 }
 
 // Classification is a built-in default classification of a platform.

@@ -160,6 +160,33 @@ func (s *Store) Keys(ctx context.Context, filter string) ([]string, error) {
 	return out, nil
 }
 
+// List calls fn with the current value of every key matching filter ("" = all)
+// and returns when all have been delivered.
+func (s *Store) List(ctx context.Context, filter string, fn func(key string, value []byte)) error {
+	if filter == "" {
+		filter = ">"
+	}
+	w, err := s.kv.Watch(ctx, filter, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("%s list: %w", s.name, err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return fmt.Errorf("%s list: watcher closed", s.name)
+			}
+			if e == nil {
+				return nil
+			}
+			fn(e.Key(), e.Value())
+		}
+	}
+}
+
 // Change is one update seen by Watch.
 type Change struct {
 	Key      string
