@@ -30,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/rules"
 	"github.com/stewardhq/steward/services/gateway"
+	"github.com/stewardhq/steward/services/journal"
 	"github.com/stewardhq/steward/services/pipeline"
 	"github.com/stewardhq/steward/services/scheduler"
 )
@@ -273,9 +274,18 @@ func Run(ctx context.Context, o Options) error {
 			info.GatewayURL = gs.URL()
 			log.Info("gateway listening", "url", gs.URL())
 			start(s, gs.Serve)
-		case ServiceChat, ServiceJournal:
-			// Their workers arrive with the chat and email issues; accepting the names
-			// now keeps deploy files stable.
+		case ServiceJournal:
+			j, err := journal.New(journal.Options{Bus: bus, LogsDir: cfg.Directories.Logs, NotesDir: cfg.Directories.Notes,
+				Logger: log.With("service", "journal")})
+			if err != nil {
+				cancel()
+				wg.Wait()
+				return err
+			}
+			start(s, j.Run)
+		case ServiceChat:
+			// Its worker arrives with the chat issue; accepting the name now keeps
+			// deploy files stable.
 			log.Debug("service has no workers yet", "service", s)
 		}
 	}

@@ -167,3 +167,46 @@ func TestLeaseRenewedDuringLongTask(t *testing.T) {
 		t.Fatalf("peak %d with limit 1", pc.peak.Load())
 	}
 }
+
+// A handler that gives its lease back early lets another task of the lane start
+// while it finishes; the bound on the leased part still holds.
+func TestReleaseLeaseEarly(t *testing.T) {
+	env := newEnv(t, "")
+	b := env.bus(t, nil)
+	var leased, total peakCounter
+	var n atomic.Int64
+	all := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = b.ServeBounded(ctx, "llm_r", 3, 1, func(ctx context.Context, t *Task) (any, error) {
+			total.enter()
+			leased.enter()
+			time.Sleep(10 * time.Millisecond) // the "LLM call"
+			leased.leave()
+			ReleaseLease(ctx)
+			ReleaseLease(ctx)                 // twice is harmless
+			time.Sleep(30 * time.Millisecond) // bookkeeping without the lease
+			total.leave()
+			if n.Add(1) == 12 {
+				close(all)
+			}
+			return nil, nil
+		})
+	}()
+	for i := 0; i < 12; i++ {
+		mustPublish(t, b, Spec{Type: "r", Lane: "llm_r", Payload: map[string]any{"i": i}})
+	}
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		t.Fatal("not done")
+	}
+	if leased.peak.Load() != 1 {
+		t.Fatalf("leased part ran %d at once, bound 1", leased.peak.Load())
+	}
+	if total.peak.Load() < 2 {
+		t.Fatalf("early release did not let another task start (peak %d)", total.peak.Load())
+	}
+	ReleaseLease(context.Background()) // outside a handler: nothing
+}

@@ -197,8 +197,18 @@ func (w *laneWorker) slot(ctx context.Context) {
 			w.bus.log.Warn("fetch failed", "lane", w.lane, "err", err)
 		}
 		if m != nil {
-			w.run(m)
-			continue // keep the lease while there is work
+			var release func()
+			var released atomic.Bool
+			if held != nil {
+				l := held
+				var once sync.Once
+				release = func() { once.Do(func() { l.release(); released.Store(true) }) }
+			}
+			w.run(m, release)
+			if released.Load() {
+				held = nil
+			}
+			continue // keep the lease while there is work (unless the handler gave it back)
 		}
 		if held != nil {
 			held.release()
@@ -258,9 +268,12 @@ func (w *laneWorker) next(ctx context.Context) (jetstream.Msg, error) {
 
 // run handles one delivered message end to end: status, heartbeat, handler,
 // outcome (done, retry, failed) and ack.
-func (w *laneWorker) run(m jetstream.Msg) {
+func (w *laneWorker) run(m jetstream.Msg, releaseLease func()) {
 	b := w.bus
 	ctx := w.handlerCtx
+	if releaseLease != nil {
+		ctx = context.WithValue(ctx, leaseKey{}, releaseLease)
+	}
 	meta, err := m.Metadata()
 	attempt := 1
 	if err == nil {

@@ -62,6 +62,9 @@ func (e *Engine) classify(ctx context.Context, t *msg.Task) (any, error) {
 		}
 		conv := llm.NewConversation(client, classifySystemPrompt)
 		answer, err := conv.SendStructured(ctx, renderClassifyPrompt(r.item, cs, llm.NewSalt()), schema)
+		// No more LLM requests from this task: let the next one use the LLM while
+		// this one stores its result.
+		msg.ReleaseLease(ctx)
 		if err != nil {
 			if llm.IsPermanent(err) {
 				return nil, msg.Permanent(err)

@@ -176,6 +176,9 @@ func (h *harness) connect() *msg.Bus {
 
 func (h *harness) setConfig(text string) {
 	cfg, err := config.Parse([]byte(text), "config.yaml", nil, config.LoadOptions{Registry: h.reg, Environ: []string{}})
+	if err == nil && len(cfg.LLMs) == 0 {
+		err = fmt.Errorf("no llms")
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -190,10 +193,13 @@ func (h *harness) config() *config.Config {
 	return h.cfg
 }
 
-// start serves io and llm_default with the engine's handlers.
-func (h *harness) start() {
+// start serves io and llm_default with the engine's handlers (plus extra ones).
+func (h *harness) start(extra ...func(*msg.Router)) {
 	r := msg.NewRouter()
 	h.engine.Register(r)
+	for _, f := range extra {
+		f(r)
+	}
 	svc, err := New(Options{Bus: h.bus, Router: r, Lanes: Lanes(map[string]int{"default": h.cfg.LLMs[0].Concurrency}), Logger: quiet()})
 	if err != nil {
 		h.t.Fatal(err)

@@ -64,9 +64,12 @@ func New(o Options) (*Service, error) {
 	return &Service{o: o}, nil
 }
 
-// Lanes returns the usual lane set: io, script, and llm_<profile> with the
-// profile's concurrency as its slot count (the most requests in flight to that
-// LLM from this process).
+// Lanes returns the usual lane set: io, script, and llm_<profile> bounded by the
+// profile's concurrency across every process (the most requests in flight to
+// that LLM). An LLM lane has twice as many local slots as its bound: handlers give
+// their lease back as soon as their LLM call is over (msg.ReleaseLease), so one
+// task stores its result while the next one already talks to the LLM and the LLM
+// never idles between calls.
 func Lanes(llmConcurrency map[string]int) []Lane {
 	lanes := []Lane{{Name: msg.LaneIO, Slots: DefaultIOSlots}, {Name: msg.LaneScript, Slots: DefaultScriptSlots}}
 	names := make([]string, 0, len(llmConcurrency))
@@ -79,7 +82,7 @@ func Lanes(llmConcurrency map[string]int) []Lane {
 		if slots < 1 {
 			slots = 1
 		}
-		lanes = append(lanes, Lane{Name: msg.LLMLane(p), Slots: slots, GlobalLimit: slots})
+		lanes = append(lanes, Lane{Name: msg.LLMLane(p), Slots: 2 * slots, GlobalLimit: slots})
 	}
 	return lanes
 }

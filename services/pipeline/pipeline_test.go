@@ -12,7 +12,7 @@ import (
 
 func TestLanes(t *testing.T) {
 	got := Lanes(map[string]int{"fast": 3, "default": 0})
-	want := []Lane{{"io", DefaultIOSlots, 0}, {"script", DefaultScriptSlots, 0}, {"llm_default", 1, 1}, {"llm_fast", 3, 3}}
+	want := []Lane{{"io", DefaultIOSlots, 0}, {"script", DefaultScriptSlots, 0}, {"llm_default", 2, 1}, {"llm_fast", 6, 3}}
 	if len(got) != len(want) {
 		t.Fatalf("%v", got)
 	}
