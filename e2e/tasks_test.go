@@ -18,7 +18,7 @@ func TestTasksCLI(t *testing.T) {
 	var run struct {
 		TaskIDs []string `json:"task_ids"`
 	}
-	do(t, "POST", p.gateway+"/integrations/email.personal/inbox/run", &run)
+	do(t, "POST", p.gateway+"/integrations/github.work/issues/run", &run)
 	id := run.TaskIDs[0]
 	cli := func(args ...string) (string, string, int) {
 		cmd := exec.Command(binary, args...)
@@ -35,7 +35,7 @@ func TestTasksCLI(t *testing.T) {
 	})
 	out, errOut, code := cli("tasks", "show", id)
 	var st map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st["error"] != "Unknown task type: email.inbox.check" {
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st["error"] != "Unknown task type: github.issues.check" {
 		t.Fatalf("show: %d %s %s", code, out, errOut)
 	}
 	out, errOut, code = cli("tasks", "retry", id)
@@ -57,7 +57,7 @@ func TestTasksCLI(t *testing.T) {
 	if _, errOut, code = cli("tasks", "retry", id); code != 1 || !strings.Contains(errOut, "already retried") {
 		t.Fatalf("second retry: %d %s", code, errOut)
 	}
-	out, _, code = cli("tasks", "ls", "--json", "--type", "email.inbox")
+	out, _, code = cli("tasks", "ls", "--json", "--type", "github.issues")
 	var list []map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 {
 		t.Fatalf("ls --json: %d %s", code, out)

@@ -2,6 +2,8 @@
 package builtin
 
 import (
+	"log/slog"
+
 	"github.com/stewardhq/steward/integrations/email"
 	"github.com/stewardhq/steward/integrations/gemini"
 	"github.com/stewardhq/steward/integrations/github"
@@ -12,9 +14,9 @@ import (
 // Integrations returns the implementations of every built-in integration type.
 // A type whose platforms are not implemented yet still validates and lists; its
 // platform tasks fail with "Unknown task type".
-func Integrations() []platform.Integration {
+func Integrations(log *slog.Logger) []platform.Integration {
 	return []platform.Integration{
-		manifestOnly{email.Manifest()},
+		email.New(email.Options{Logger: log}),
 		manifestOnly{github.Manifest()},
 		manifestOnly{gemini.Manifest()},
 	}

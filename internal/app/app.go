@@ -246,7 +246,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	router := msg.NewRouter()
 	engine, err := pipeline.NewEngine(pipeline.EngineOptions{Config: holder.load, Registry: Registry(),
-		Integrations: builtin.Integrations(), Bus: bus, Logger: log.With("service", "pipeline")})
+		Integrations: builtin.Integrations(log.With("integration", "builtin")), Bus: bus, Logger: log.With("service", "pipeline")})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,10 @@ type InboxState struct {
 	UIDValidity uint32
 	// Messages are the newest messages, highest UID first.
 	Messages []Summary
+	// Present holds the UID of every message in INBOX (not marked \Deleted),
+	// whatever limit and since cut from Messages: a message remembered under
+	// this UIDVALIDITY whose UID is absent has left the inbox.
+	Present map[uint32]bool
 }
 
 // Summary is one INBOX message as a check lists it (headers only).
@@ -40,8 +44,8 @@ type Ref struct {
 }
 
 // Inbox lists INBOX in one round of commands: SELECT (once per session),
-// UID SEARCH (messages not marked \Deleted, with an internal date on or
-// after since's calendar day when since is not zero), then one UID FETCH of
+// UID SEARCH (messages not marked \Deleted; a second one for an internal
+// date on or after since's calendar day when since is not zero), then one UID FETCH of
 // FLAGS, INTERNALDATE, RFC822.SIZE and the Message-ID header (BODY.PEEK, so
 // nothing is marked read) for the newest limit messages (limit <= 0: all).
 // Messages expunged between SEARCH and FETCH are left out.
@@ -49,27 +53,37 @@ func (s *Session) Inbox(ctx context.Context, limit int, since time.Time) (*Inbox
 	if err := s.selectInbox(ctx); err != nil {
 		return nil, err
 	}
-	var uids []imap.UID
+	var uids, all []imap.UID
 	err := s.run(ctx, "search INBOX", func(c *imapclient.Client) error {
 		crit := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
-		if !since.IsZero() {
-			crit.Since = since
-		}
 		data, err := c.UIDSearch(crit, nil).Wait()
 		if err != nil {
 			return err
 		}
-		uids = data.AllUIDs()
+		all = data.AllUIDs()
+		uids = all
+		if !since.IsZero() {
+			crit.Since = since
+			data, err := c.UIDSearch(crit, nil).Wait()
+			if err != nil {
+				return err
+			}
+			uids = data.AllUIDs()
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	present := make(map[uint32]bool, len(all))
+	for _, u := range all {
+		present[uint32(u)] = true
+	}
 	slices.SortFunc(uids, func(a, b imap.UID) int { return int(int64(b) - int64(a)) })
 	if limit > 0 && len(uids) > limit {
 		uids = uids[:limit]
 	}
-	state := &InboxState{UIDValidity: s.uidValidity, Messages: []Summary{}}
+	state := &InboxState{UIDValidity: s.uidValidity, Messages: []Summary{}, Present: present}
 	if len(uids) == 0 {
 		return state, nil
 	}

@@ -1,0 +1,225 @@
+package email
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+
+	"github.com/stewardhq/steward/integrations/email/mailbox"
+	"github.com/stewardhq/steward/integrations/email/message"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/items"
+	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/platform"
+)
+
+// OpenActor opens one IMAP session for the whole action list of an item and
+// finds the message again by UID (or, after a UIDVALIDITY change, by Message-ID).
+func (p *inbox) OpenActor(ctx context.Context, env platform.Env, it *items.Item) (platform.Actor, error) {
+	in, err := env.Integration(it.Integration)
+	if err != nil {
+		return nil, err
+	}
+	s, release, err := p.i.o.Pool.Session(ctx, in.ID(), account(in))
+	if err != nil {
+		return nil, classifyError(err)
+	}
+	uid, uidv := itemRef(it)
+	mid := it.Key
+	if len(mid) > 5 && mid[:5] == "imap_" {
+		mid = ""
+	}
+	a := &actor{p: p, env: env, in: in, it: it, s: s, release: release}
+	a.uid, a.resolveErr = s.Resolve(ctx, mailbox.Ref{UIDValidity: uidv, UID: uid, MessageID: mid})
+	if a.resolveErr == nil {
+		// Read the original now: a draft or an unsubscribe later in the list needs
+		// it even when an earlier action moved the message out of INBOX.
+		_, _ = a.original(ctx)
+	}
+	return a, nil
+}
+
+// actor performs the inbox actions on one message.
+type actor struct {
+	p          *inbox
+	env        platform.Env
+	in         *config.Integration
+	it         *items.Item
+	s          *mailbox.Session
+	release    func(error)
+	uid        uint32
+	resolveErr error
+	orig       *message.Message
+}
+
+// Close returns the session to the pool.
+func (a *actor) Close(err error) { a.release(err) }
+
+// Perform does one action: archive, spam, trash, move_to (moves; a message no
+// longer in INBOX counts as moved), draft_reply (APPEND to \Drafts with \Draft),
+// unsubscribe (RFC 8058 one-click POST). A folder move marks the item synced.
+func (a *actor) Perform(ctx context.Context, act config.Action) (string, error) {
+	var lines []string
+	for _, na := range actionsOf(act) {
+		line, err := a.performOne(ctx, na[0], na[1])
+		if err != nil {
+			return strings.Join(lines, "; "), err
+		}
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "; "), nil
+}
+
+// performOne does one named inbox action.
+func (a *actor) performOne(ctx context.Context, name, arg string) (string, error) {
+	from, _ := a.it.Facts["from_address"].(string)
+	subject, _ := a.it.Facts["subject"].(string)
+	switch name {
+	case "archive", "spam", "trash", "move_to":
+		folder := arg
+		var err error
+		if name != "move_to" {
+			flag := map[string]string{"archive": `\Archive`, "spam": `\Junk`, "trash": `\Trash`}[name]
+			if folder, err = a.s.SpecialUse(ctx, flag); err != nil {
+				return "", platform.NotPerformed(classifyError(err))
+			}
+		}
+		if err := a.moveTo(ctx, folder); err != nil {
+			return "", err
+		}
+		if _, err := a.env.UpdateItem(ctx, a.it.Integration, a.it.Platform, a.it.Key, func(x *items.Item, exists bool) error {
+			if exists {
+				x.Status = items.StatusSynced
+			}
+			return nil
+		}); err != nil {
+			return "", err
+		}
+		switch name {
+		case "archive":
+			return fmt.Sprintf("Archived email from **%s** — `%s` (uid %d)", from, message.ShortSubject(subject), a.uid), nil
+		case "spam":
+			return fmt.Sprintf("Marked as spam uid=%d subject=%s", a.uid, subject), nil
+		case "trash":
+			return fmt.Sprintf("Trashed email uid=%d subject=%s", a.uid, subject), nil
+		default:
+			return fmt.Sprintf("Moved email uid=%d to folder='%s' subject=%s", a.uid, folder, subject), nil
+		}
+	case "draft_reply":
+		orig, err := a.original(ctx)
+		if err != nil {
+			return "", platform.NotPerformed(err)
+		}
+		username, _ := a.in.Fields["username"].(string)
+		raw := message.BuildDraft(orig, arg, username)
+		if _, err := a.s.AppendDraft(ctx, raw, a.env.Now()); err != nil {
+			if errors.Is(err, mailbox.ErrNoSpecialUse) {
+				return "", platform.NotPerformed(classifyError(err))
+			}
+			return "", classifyError(err)
+		}
+		return fmt.Sprintf("Drafted a reply to **%s** — `%s`", orig.From.Address, message.ShortSubject(message.ReplySubject(orig.Subject))), nil
+	case "unsubscribe":
+		orig, err := a.original(ctx)
+		if err != nil {
+			return "", platform.NotPerformed(err)
+		}
+		link, oneClick := message.UnsubscribeURL(orig)
+		if !oneClick {
+			a.env.Logger().Warn("No one-click unsubscribe available", "subject", subject)
+			return fmt.Sprintf("Could not unsubscribe from **%s**: the mail offers no one-click unsubscribe", from), nil
+		}
+		status, err := message.Unsubscribe(ctx, a.unsubscribeClient(), link)
+		if err != nil {
+			if errors.Is(err, message.ErrBadUnsubscribeURL) || errors.Is(err, syscall.ECONNREFUSED) || isDialError(err) {
+				return "", platform.NotPerformed(msg.Permanent(err))
+			}
+			return "", err
+		}
+		if status < 200 || status > 299 {
+			return fmt.Sprintf("Unsubscribe request to **%s** answered HTTP %d (not retried)", from, status), nil
+		}
+		return fmt.Sprintf("Unsubscribed from **%s** (one-click, HTTP %d)", from, status), nil
+	}
+	return "", msg.Permanent(fmt.Errorf("email inbox: unknown action %q", name))
+}
+
+// moveTo moves the message; one already gone from INBOX counts as moved.
+func (a *actor) moveTo(ctx context.Context, folder string) error {
+	if a.resolveErr != nil {
+		if errors.Is(a.resolveErr, mailbox.ErrNoSuchMessage) {
+			return nil
+		}
+		return platform.NotPerformed(classifyError(a.resolveErr))
+	}
+	if err := a.s.Move(ctx, a.uid, folder); err != nil {
+		if errors.Is(err, mailbox.ErrNoSuchMessage) {
+			return nil
+		}
+		return classifyError(err)
+	}
+	return nil
+}
+
+// original fetches and parses the message once per actor.
+func (a *actor) original(ctx context.Context) (*message.Message, error) {
+	if a.orig != nil {
+		return a.orig, nil
+	}
+	if a.resolveErr != nil {
+		return nil, classifyError(a.resolveErr)
+	}
+	f, err := a.s.Fetch(ctx, a.uid)
+	if err != nil {
+		return nil, classifyError(err)
+	}
+	m, err := message.Parse(f.Raw)
+	if err != nil {
+		return nil, msg.Permanent(err)
+	}
+	a.orig = m
+	return m, nil
+}
+
+// unsubscribeClient is the guarded default client unless the integration allows
+// private networks.
+func (a *actor) unsubscribeClient() *http.Client {
+	if a.p.i.o.UnsubscribeClient != nil {
+		return a.p.i.o.UnsubscribeClient
+	}
+	if allow, _ := a.in.Fields["unsubscribe_private_networks"].(bool); allow {
+		return &http.Client{Timeout: message.DefaultUnsubscribeTimeout}
+	}
+	return nil // message.Unsubscribe's guarded default
+}
+
+// isDialError reports an error from before the request was sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// actionsOf returns the (name, argument) pairs of an inbox action: one for a
+// simple action; one per key of a dict action, a draft_reply before any move (a
+// draft needs the original still in INBOX).
+func actionsOf(a config.Action) [][2]string {
+	if a.Kind != config.ActionDict {
+		return [][2]string{{a.Name, ""}}
+	}
+	var out [][2]string
+	for _, k := range a.Keys() {
+		pair := [2]string{k, fmt.Sprint(a.Data[k])}
+		if k == "draft_reply" {
+			out = append([][2]string{pair}, out...)
+		} else {
+			out = append(out, pair)
+		}
+	}
+	return out
+}
