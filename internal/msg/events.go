@@ -48,8 +48,10 @@ func (b *Bus) ConsumeEvents(ctx context.Context, stream, durable string, fn Even
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       durable,
 		Description:   "Steward " + durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       b.o.AckWait,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		// Events are handled in milliseconds; a short ack wait keeps a consumer
+		// whose previous process died holding an event from stalling for long.
+		AckWait:       5 * time.Second,
 		MaxAckPending: 1, // strictly in order
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})

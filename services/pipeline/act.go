@@ -107,6 +107,7 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 		if once {
 			if _, err := e.o.Bus.Ledger().Create(ctx, ledgerKey, entry); err != nil {
 				if errors.Is(err, msg.ErrExists) {
+					e.noteInterrupted(ctx, ledgerKey, r, p, match.Label)
 					skipped = append(skipped, match.Label+" (already done)")
 					continue
 				}
@@ -200,4 +201,22 @@ func declaredOnce(r *resolved, a config.Action) bool {
 		}
 	}
 	return false
+}
+
+// noteInterrupted turns an intent left by a crash (the action may or may not have
+// happened) into a failed entry, once, and says so in the daily log. It is
+// never retried.
+func (e *Engine) noteInterrupted(ctx context.Context, ledgerKey string, r *resolved, p actPayload, label string) {
+	var entry LedgerEntry
+	rev, err := e.o.Bus.Ledger().Get(ctx, ledgerKey, &entry)
+	if err != nil || entry.State != LedgerIntent {
+		return
+	}
+	entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
+	if _, err := e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
+		return
+	}
+	e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration, Platform: p.Platform,
+		Item: p.Key, ID: ledgerKey + ":interrupted",
+		Text: fmt.Sprintf("Interrupted %s on %s: Steward stopped while it ran; not repeated (it may have happened)", label, describeItem(r.item))})
 }
