@@ -46,9 +46,9 @@ type EventHandler func(ctx context.Context, subject string, data []byte) error
 // handing events to fn one at a time in stream order, until ctx ends.
 func (b *Bus) ConsumeEvents(ctx context.Context, stream, durable string, fn EventHandler) error {
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:       durable,
-		Description:   "Steward " + durable,
-		AckPolicy: jetstream.AckExplicitPolicy,
+		Durable:     durable,
+		Description: "Steward " + durable,
+		AckPolicy:   jetstream.AckExplicitPolicy,
 		// Events are handled in milliseconds; a short ack wait keeps a consumer
 		// whose previous process died holding an event from stalling for long.
 		AckWait:       5 * time.Second,
