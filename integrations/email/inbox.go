@@ -41,7 +41,10 @@ func New(o Options) *Integration {
 		o.Logger = slog.Default()
 	}
 	if o.Pool == nil {
-		o.Pool = mailbox.NewPool(mailbox.PoolOptions{Logger: o.Logger})
+		// One logged-in connection per account, reused by every task of this
+		// process: IMAP commands take milliseconds, so serialising them costs
+		// little, and a whole check cycle (check, collects, acts) logs in once.
+		o.Pool = mailbox.NewPool(mailbox.PoolOptions{Logger: o.Logger, MaxPerAccount: 1})
 	}
 	return &Integration{o: o}
 }

@@ -102,7 +102,7 @@ func classifier(r llmfake.Request) llmfake.Response {
 }
 
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	imap     *dovecot.Server
 	fake     *llmfake.Server
@@ -122,9 +122,24 @@ type world struct {
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newWorld(t *testing.T) *world {
+	return newWorldWith(t, testConfig, func(w *world) {
+		for _, name := range fixtures {
+			raw, err := os.ReadFile(filepath.Join("message", "testdata", name+".eml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw = []byte(strings.ReplaceAll(string(raw), "https://shop.example.com/unsubscribe", w.unsub.URL+"/unsubscribe"))
+			w.imap.Append(t, "alice", "INBOX", raw)
+		}
+	}, llmfake.WithReply(classifier))
+}
+
+// newWorldWith starts Dovecot, an LLM stand-in, a TLS unsubscribe endpoint,
+// embedded NATS, the pipeline and the journal; seed fills INBOX.
+func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts ...llmfake.Option) *world {
 	w := &world{t: t, dir: t.TempDir()}
 	w.imap = dovecot.Start(t, dovecot.WithFolders("Newsletters"))
-	w.fake = llmfake.New(llmfake.WithReply(classifier))
+	w.fake = llmfake.New(fakeOpts...)
 	t.Cleanup(w.fake.Close)
 	w.unsub = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -135,19 +150,12 @@ func newWorld(t *testing.T) *world {
 		rw.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(w.unsub.Close)
-	for _, name := range fixtures {
-		raw, err := os.ReadFile(filepath.Join("message", "testdata", name+".eml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = []byte(strings.ReplaceAll(string(raw), "https://shop.example.com/unsubscribe", w.unsub.URL+"/unsubscribe"))
-		w.imap.Append(t, "alice", "INBOX", raw)
-	}
+	seed(w)
 	reg, err := manifest.NewRegistry(email.Manifest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := fmt.Sprintf(testConfig, w.fake.URL(), w.dir, w.imap.Port())
+	text := fmt.Sprintf(cfgTemplate, w.fake.URL(), w.dir, w.imap.Port())
 	w.cfg, err = config.Parse([]byte(text), filepath.Join(w.dir, "config.yaml"), map[string]string{"pw": "secret"},
 		config.LoadOptions{Registry: reg, Environ: []string{}})
 	if err != nil {

@@ -268,3 +268,7 @@ func sortedNames(m map[string]any) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Env is the platform environment the engine gives integrations (for tools and
+// tests that need the same view: hashes in force, items).
+func (e *Engine) Env() platform.Env { return e.env() }
