@@ -72,6 +72,7 @@ type Bus struct {
 	leases jetstream.KeyValue
 	items  jetstream.KeyValue
 	ledger jetstream.KeyValue
+	chat   jetstream.Stream // provisioned on first use (guarded by mu)
 	log    *slog.Logger
 
 	mu        sync.Mutex
