@@ -119,6 +119,9 @@ type Task struct {
 	Payload    json.RawMessage `json:"payload"`
 	// Attempt is 1 on the first delivery.
 	Attempt int `json:"-"`
+	// MaxAttempts is the bound on attempts: an error on attempt MaxAttempts is
+	// final even when it is transient.
+	MaxAttempts int `json:"-"`
 }
 
 // Decode unmarshals the payload into v; a failure is a permanent error.

@@ -304,7 +304,7 @@ func (w *laneWorker) run(m jetstream.Msg, releaseLease func()) {
 	}
 
 	task := &Task{ID: rec.ID, Type: rec.Type, Priority: rec.Priority, Lane: rec.Lane, CreatedAt: rec.CreatedAt,
-		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempt: attempt}
+		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempt: attempt, MaxAttempts: b.o.MaxAttempts}
 
 	stopBeat := make(chan struct{})
 	go func() {
