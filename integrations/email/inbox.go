@@ -335,6 +335,9 @@ func (p *inbox) Collect(ctx context.Context, env platform.Env, t *msg.Task) (any
 	if err != nil {
 		return nil, msg.Permanent(fmt.Errorf("parse message uid %d: %w", fetched.UID, err))
 	}
+	for _, d := range m.Defects {
+		env.Logger().Warn("email.inbox.collect: message defect", "integration", in.ID(), "uid", fetched.UID, "defect", d)
+	}
 	facts := m.Facts(fetched.Flags)
 	facts[factUID] = strconv.FormatUint(uint64(fetched.UID), 10)
 	facts[factUIDValidity] = float64(uidv)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stewardhq/steward/integrations/email"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/platform"
@@ -379,4 +380,38 @@ func TestInboxEndToEnd(t *testing.T) {
 	if logins := w.integ.Pool().Logins(); logins > 2 {
 		t.Errorf("%d IMAP logins for two cycles", logins)
 	}
+
+	// The server renumbers INBOX (a new UIDVALIDITY): items are found again by
+	// Message-ID, nothing is collected or acted on twice.
+	w.imap.SetUIDValidity(t, "alice", "INBOX", 4242)
+	w.cycle()
+	if n := len(w.imap.Messages(t, "alice", "Drafts")); n != 2 {
+		t.Errorf("after UIDVALIDITY change: %d drafts", n)
+	}
+	if w.posts.Load() != 1 {
+		t.Errorf("after UIDVALIDITY change: %d POSTs", w.posts.Load())
+	}
+	if got := w.folder("INBOX"); !slices.Equal(got, inbox) {
+		t.Errorf("after UIDVALIDITY change INBOX: %q", got)
+	}
+	if n := len(w.fake.Requests()); n != llmCalls {
+		t.Errorf("after UIDVALIDITY change: %d more LLM calls", n-llmCalls)
+	}
+	collects, _ := w.bus.Tasks(context.Background(), func(s *msg.Status) bool { return s.Type == "email.inbox.collect" })
+	if len(collects) != len(fixtures) {
+		t.Errorf("%d collect tasks over three cycles; want one per message", len(collects))
+	}
+	for _, it := range mustItems(t, w) {
+		if uv, _ := it.Facts["uidvalidity"].(float64); it.Status == "active" && uv != 4242 {
+			t.Errorf("item %s keeps uidvalidity %v", it.Key, it.Facts["uidvalidity"])
+		}
+	}
+}
+
+func mustItems(t *testing.T, w *world) []*items.Item {
+	list, err := w.engine.Env().Items(context.Background(), "email.personal", "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
 }
