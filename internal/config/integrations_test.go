@@ -48,6 +48,7 @@ integrations:
 	wantFields := map[string]any{
 		"imap_server": "imap.example.com", "imap_port": 1993, "username": "me@example.com",
 		"password": config.NewSecret("pw-value-1", "pw"), "tls_verify": false,
+		"imap_security": "", "unsubscribe_private_networks": false,
 	}
 	if !reflect.DeepEqual(email.Fields, wantFields) {
 		t.Errorf("email fields = %#v", email.Fields)
@@ -253,7 +254,7 @@ llmz: {}
 chat:
   model: x
 `, map[string]string{"pw": "pw-value"})
-	w := requireWarning(t, cfg, "integrations[0].imap_sever", `unknown key "imap_sever", ignored (allowed here: type, name, schedule, llm, platforms, imap_server, imap_port, username, password, tls_verify)`, "did you mean imap_server?")
+	w := requireWarning(t, cfg, "integrations[0].imap_sever", `unknown key "imap_sever", ignored (allowed here: type, name, schedule, llm, platforms, imap_server, imap_port, username, password, tls_verify, imap_security, unsubscribe_private_networks)`, "did you mean imap_server?")
 	if w.File != "config.yaml" || w.Line != 9 || !strings.HasPrefix(w.String(), "config.yaml:9: integrations[0].imap_sever: unknown key") {
 		t.Errorf("warning = %+v / %s", w, w.String())
 	}

@@ -121,19 +121,34 @@ func newScheduler(t *testing.T, cfg *config.Config, bus *msg.Bus, logs *syncBuff
 }
 
 // pendingIO counts the tasks waiting in lane io at priority 5.
+// pendingIO counts the tasks waiting on lane io at priority 5. A consumer's
+// pending count is updated asynchronously after a publish, so it reads until two
+// readings 50 ms apart agree.
 func pendingIO(t *testing.T, bus *msg.Bus) uint64 {
 	t.Helper()
-	depth, err := bus.Depth(context.Background())
-	if err != nil {
-		t.Fatalf("Depth: %v", err)
-	}
-	var n uint64
-	for _, d := range depth {
-		if d.Lane == msg.LaneIO && d.Priority == msg.PriorityDefault {
-			n += d.Pending
+	read := func() uint64 {
+		depth, err := bus.Depth(context.Background())
+		if err != nil {
+			t.Fatalf("Depth: %v", err)
 		}
+		var n uint64
+		for _, d := range depth {
+			if d.Lane == msg.LaneIO && d.Priority == msg.PriorityDefault {
+				n += d.Pending
+			}
+		}
+		return n
 	}
-	return n
+	last := read()
+	for i := 0; i < 40; i++ {
+		time.Sleep(50 * time.Millisecond)
+		n := read()
+		if n == last {
+			return n
+		}
+		last = n
+	}
+	return last
 }
 
 func TestJobs(t *testing.T) {
