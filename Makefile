@@ -18,14 +18,17 @@ build:
 
 ## bench: the performance benchmarks quoted in the README and issue notes
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/msg/ ./e2e/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./internal/msg/ ./e2e/ ./services/pipeline/ ./integrations/email/
 
 ## fuzz: run each fuzz target for 30 s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCanonicalJSON -fuzztime 30s ./internal/msg/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzActions -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzParseCondition -fuzztime 30s ./internal/rules/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./integrations/email/message/
+	$(GO) test -run '^$$' -fuzz FuzzRootDomain -fuzztime 30s ./integrations/email/message/
+	$(GO) test -run '^$$' -fuzz FuzzScrub -fuzztime 30s ./internal/llm/
 
 ## nats-cli: install the nats CLI (natscli v0.5.0) into $(shell $(GO) env GOPATH)/bin
 nats-cli:
