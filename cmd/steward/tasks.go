@@ -39,6 +39,18 @@ at nats.listen (127.0.0.1:4222).`,
 		}
 		return bus, ctx, cancel, nil
 	}
+	// withBus runs a subcommand with a connection to the running Steward.
+	withBus := func(fn func(ctx context.Context, bus *msg.Bus, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			bus, ctx, cancel, err := connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			defer bus.Close()
+			return fn(ctx, bus, cmd, args)
+		}
+	}
 
 	var status, typ string
 	var asJSON bool
@@ -46,13 +58,7 @@ at nats.listen (127.0.0.1:4222).`,
 		Use:   "ls",
 		Short: "List recorded tasks, oldest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			bus, ctx, cancel, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer bus.Close()
+		RunE: withBus(func(ctx context.Context, bus *msg.Bus, cmd *cobra.Command, _ []string) error {
 			list, err := bus.Tasks(ctx, func(s *msg.Status) bool {
 				return (status == "" || s.Status == status) && (typ == "" || s.Type == typ || strings.HasPrefix(s.Type, typ+"."))
 			})
@@ -78,7 +84,7 @@ at nats.listen (127.0.0.1:4222).`,
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.Attempts, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), errText)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	ls.Flags().StringVar(&status, "status", "", "only tasks in this state: pending, active, done, failed")
 	ls.Flags().StringVar(&typ, "type", "", "only this task type (or prefix, e.g. email.inbox)")
@@ -88,13 +94,7 @@ at nats.listen (127.0.0.1:4222).`,
 		Use:   "show ID",
 		Short: "Print a task's status record as JSON",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			bus, ctx, cancel, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer bus.Close()
+		RunE: withBus(func(ctx context.Context, bus *msg.Bus, cmd *cobra.Command, args []string) error {
 			st, err := bus.Status(ctx, args[0])
 			if errors.Is(err, msg.ErrNotFound) {
 				return fmt.Errorf("task %s not found (records are kept for queue_policies.retention)", args[0])
@@ -105,20 +105,14 @@ at nats.listen (127.0.0.1:4222).`,
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(st)
-		},
+		}),
 	}
 
 	retry := &cobra.Command{
 		Use:   "retry ID...",
 		Short: "Re-run failed tasks as new tasks (same type, payload, priority, lane, provenance)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			bus, ctx, cancel, err := connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			defer bus.Close()
+		RunE: withBus(func(ctx context.Context, bus *msg.Bus, cmd *cobra.Command, args []string) error {
 			var failed int
 			for _, id := range args {
 				p, err := bus.Retry(ctx, id)
@@ -133,7 +127,7 @@ at nats.listen (127.0.0.1:4222).`,
 				return &exitError{code: 1, err: fmt.Errorf("%d of %d tasks not retried", failed, len(args))}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(ls, show, retry)
 	return cmd

@@ -21,16 +21,9 @@ import (
 // classified with the same config is not sent to the LLM again; a changed prompt,
 // type, value list or order re-classifies it.
 func (e *Engine) classify(ctx context.Context, t *msg.Task) (any, error) {
-	ref, err := decodeRef(t)
+	ref, r, err := e.resolveTask(ctx, t)
 	if err != nil {
 		return nil, err
-	}
-	r, err := e.resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if r.rules == nil {
-		return nil, msg.Permanent(fmt.Errorf("no rules compiled for %s/%s: %v", ref.Integration, ref.Platform, r.d.reportErr))
 	}
 	cs := r.rules.Classifications()
 	hash := r.rules.ClassificationHash()

@@ -210,6 +210,22 @@ func (e *Engine) resolve(ctx context.Context, ref itemRef) (*resolved, error) {
 	return r, nil
 }
 
+// resolveTask decodes a generic stage task and resolves its item and rules.
+func (e *Engine) resolveTask(ctx context.Context, t *msg.Task) (itemRef, *resolved, error) {
+	ref, err := decodeRef(t)
+	if err != nil {
+		return ref, nil, err
+	}
+	r, err := e.resolve(ctx, ref)
+	if err != nil {
+		return ref, nil, err
+	}
+	if r.rules == nil {
+		return ref, nil, msg.Permanent(fmt.Errorf("no rules compiled for %s/%s: %v", ref.Integration, ref.Platform, r.d.reportErr))
+	}
+	return ref, r, nil
+}
+
 // updateItem applies fn to the stored item with compare-and-set retries.
 func (e *Engine) updateItem(ctx context.Context, integration, plat, key string, fn func(it *items.Item, exists bool) error) (*items.Item, error) {
 	var it items.Item

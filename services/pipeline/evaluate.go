@@ -29,16 +29,9 @@ type plannedAction struct {
 // actions, one script.run task per script, one service task per service call —
 // each carrying provenance. It changes nothing itself.
 func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
-	ref, err := decodeRef(t)
+	ref, r, err := e.resolveTask(ctx, t)
 	if err != nil {
 		return nil, err
-	}
-	r, err := e.resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if r.rules == nil {
-		return nil, msg.Permanent(fmt.Errorf("no rules compiled for %s/%s: %v", ref.Integration, ref.Platform, r.d.reportErr))
 	}
 	planned := r.rules.Evaluate(rules.Facts(r.item.Facts), r.item.Classification, e.o.Now())
 	rulesHash := r.d.rulesHash[ref.Integration+"/"+ref.Platform]
