@@ -7,18 +7,22 @@ import (
 	"github.com/stewardhq/steward/integrations/email"
 	"github.com/stewardhq/steward/integrations/gemini"
 	"github.com/stewardhq/steward/integrations/github"
+	"github.com/stewardhq/steward/integrations/notes"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/platform"
 )
 
 // Integrations returns the implementations of every built-in integration type.
 // A type whose platforms are not implemented yet still validates and lists; its
-// platform tasks fail with "Unknown task type".
+// platform tasks fail with "Unknown task type". The notes integration listed
+// here has no journal connection: its service handler is registered by the
+// process that owns the bus (notes.New with an Emitter, then Register).
 func Integrations(log *slog.Logger) []platform.Integration {
 	return []platform.Integration{
 		email.New(email.Options{Logger: log}),
 		manifestOnly{github.Manifest()},
 		manifestOnly{gemini.Manifest()},
+		notes.New(notes.Options{Logger: log}),
 	}
 }
 
@@ -30,7 +34,7 @@ func (o manifestOnly) Platform(string) platform.Platform { return nil }
 
 // Registry returns the manifests of every built-in integration type.
 func Registry() *manifest.Registry {
-	r, err := manifest.NewRegistry(email.Manifest(), github.Manifest(), gemini.Manifest())
+	r, err := manifest.NewRegistry(email.Manifest(), github.Manifest(), gemini.Manifest(), notes.Manifest())
 	if err != nil {
 		panic(err) // a programming error: the built-in set is fixed at compile time
 	}

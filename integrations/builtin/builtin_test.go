@@ -11,7 +11,7 @@ import (
 // action is unsubscribe.
 func TestBuiltinManifests(t *testing.T) {
 	r := Registry()
-	if got := r.Types(); len(got) != 3 {
+	if got := r.Types(); len(got) != 4 {
 		t.Fatalf("types %v", got)
 	}
 	for _, typ := range r.Types() {

@@ -25,10 +25,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/stewardhq/steward/integrations/builtin"
+	"github.com/stewardhq/steward/integrations/notes"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/rules"
+	"github.com/stewardhq/steward/services/chat"
 	"github.com/stewardhq/steward/services/gateway"
 	"github.com/stewardhq/steward/services/journal"
 	"github.com/stewardhq/steward/services/pipeline"
@@ -251,6 +253,15 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	engine.Register(router)
+	notes.New(notes.Options{Emitter: bus, Config: holder.load, Logger: log.With("integration", "notes")}).Register(router)
+	// Chat wraps the service handlers registered above (approved proposals report
+	// back to the conversation), so it registers last. Every process registers it,
+	// so proposals offer exactly the services this binary can run.
+	chatSvc, err := chat.New(chat.Options{Bus: bus, Config: holder.load, Registry: Registry(), Logger: log.With("service", "chat")})
+	if err != nil {
+		return err
+	}
+	chatSvc.Register(router)
 	for _, s := range services {
 		switch s {
 		case ServicePipeline:
@@ -264,7 +275,8 @@ func Run(ctx context.Context, o Options) error {
 			start(s, sch.run)
 			holder.onChange(sch.restart)
 		case ServiceGateway:
-			h := gateway.New(gateway.Options{Config: holder.load, Registry: Registry(), Bus: bus, Metrics: reg, Logger: log.With("service", "gateway")})
+			h := gateway.New(gateway.Options{Config: holder.load, Registry: Registry(), Bus: bus, Metrics: reg, Chat: chatSvc,
+				Logger: log.With("service", "gateway")})
 			gs, err := gateway.NewServer(gateway.ServerOptions{Addr: gatewayAddr, Expose: o.Expose, Token: cfg.Gateway.Token, Handler: h, Logger: log.With("service", "gateway")})
 			if err != nil {
 				cancel()
@@ -284,9 +296,9 @@ func Run(ctx context.Context, o Options) error {
 			}
 			start(s, j.Run)
 		case ServiceChat:
-			// Its worker arrives with the chat issue; accepting the name now keeps
-			// deploy files stable.
-			log.Debug("service has no workers yet", "service", s)
+			// chat.message runs on the LLM lane of the pipeline's router (registered
+			// above), so chat needs no goroutine of its own.
+			log.Debug("chat handlers registered on the pipeline lanes", "service", s)
 		}
 	}
 	if o.Dev && cfg.Source != "" {

@@ -115,8 +115,8 @@ func TestIntegrationErrors(t *testing.T) {
     username: u
     password: !secret pw
 `, "integrations[0].imap_port", `expected an integer, got "abc"`, 10},
-		{"unknown type", "  - type: jira\n    name: x\n", "integrations[0].type", `unknown integration type "jira" (known types: email, gemini, github)`, 7},
-		{"missing type", "  - name: x\n", "integrations[0].type", "required: the integration type (known types: email, gemini, github)", 7},
+		{"unknown type", "  - type: jira\n    name: x\n", "integrations[0].type", `unknown integration type "jira" (known types: email, gemini, github, notes)`, 7},
+		{"missing type", "  - name: x\n", "integrations[0].type", "required: the integration type (known types: email, gemini, github, notes)", 7},
 		{"missing name", "  - type: gemini\n    api_key: !secret pw\n", "integrations[0].name", "required", 7},
 		{"bad name", "  - type: gemini\n    name: my research\n    api_key: !secret pw\n", "integrations[0].name", "names may only contain", 8},
 		{"missing required field", "  - type: gemini\n    name: r\n", "integrations[0].api_key", "required: Gemini API key (use !secret) (gemini integrations need: api_key)", 7},

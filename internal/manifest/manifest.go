@@ -115,6 +115,16 @@ func (p Platform) Action(name string) (Action, bool) {
 // ChatSpec makes a service proposable from chat.
 type ChatSpec struct {
 	Description string
+	// Options are the buttons of the service's proposal card (nil = Approve and
+	// Cancel). The option with id "reject" cancels; every other listed option
+	// approves, and no option outside this list is accepted.
+	Options []Option
+}
+
+// Option is one button of a chat proposal card.
+type Option struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
 }
 
 // Service declares a callable handler of an integration type (task type

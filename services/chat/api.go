@@ -1,21 +1,10 @@
-// Package chat is the chat service: conversations stored in the JetStream stream
-// CHAT (subject chat.<conversation id>), the chat.message worker that asks the
-// chat LLM profile at priority 1, proposals of chat-proposable services that a
-// person approves or rejects, and the answers to polling. The gateway's
-// /api/chat endpoints, the /ui/chat page and `steward chat` are thin clients of
-// the Service methods below.
-//
-// Contract (agreed between the service and its clients; keep signatures stable):
-// every method is safe for concurrent use; conversation ids are 16 lower-case
-// hex characters (msg.ValidConversationID); errors for unknown conversations and
-// tasks are ErrNotFound; request problems a user can fix are *RequestError with
-// the HTTP status and the reference detail text.
 package chat
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/config"
@@ -91,6 +80,13 @@ type Options struct {
 // Service is the chat service.
 type Service struct {
 	o Options
+
+	mu         sync.Mutex
+	derived    *derived             // what is computed from the config in force
+	wrapped    map[*msg.Router]bool // routers Register already wrapped
+	handled    map[string]bool      // chat actions that had a handler at Register
+	schemaOnce sync.Once            // builds schemas
+	schemas    *schemas
 }
 
 // New returns the chat service.

@@ -27,6 +27,13 @@ func RequireToken(token config.Secret, log *slog.Logger) func(http.Handler) http
 	want := sha256.Sum256([]byte(token.Reveal()))
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The chat page shell and its static assets hold no data (the page
+			// loads everything through /api with the bearer token), and a browser
+			// cannot send a header when it opens a page: they stay public.
+			if isPublicUIRequest(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			got, ok := bearerToken(r.Header.Get("Authorization"))
 			gotSum := sha256.Sum256([]byte(got))
 			if !ok || subtle.ConstantTimeCompare(gotSum[:], want[:]) != 1 {

@@ -1,5 +1,7 @@
 // Package gateway is Steward's HTTP API: health, the configured integrations,
-// manual triggers of their entry tasks, task status and Prometheus metrics.
+// manual triggers of their entry tasks, task status, Prometheus metrics, the
+// chat endpoints (/api/chat, served by the chat service) and the web UI (/ui,
+// server-rendered from embedded templates and assets).
 //
 // It owns only the HTTP surface. It publishes tasks and reads their status through
 // internal/msg and never runs a task itself. It listens on loopback unless a token
@@ -13,6 +15,7 @@ package gateway
 import (
 	"log/slog"
 	"net/http"
+	"reflect"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +43,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies (0 = DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// Chat serves /api/chat and the /ui/chat page's data; nil answers 503
+	// {"detail": "Chat is not available"} on every /api/chat route.
+	Chat ChatService
 }
 
 // handler holds the dependencies shared by the route handlers.
@@ -50,6 +56,8 @@ type handler struct {
 	metrics  prometheus.Gatherer
 	log      *slog.Logger
 	maxBody  int64
+	chat     ChatService
+	ui       *uiAssets
 }
 
 // New returns the gateway's HTTP handler. It does not check the bearer token:
@@ -64,6 +72,10 @@ func New(o Options) http.Handler {
 		metrics:  o.Metrics,
 		log:      o.Logger,
 		maxBody:  o.MaxBodyBytes,
+		chat:     o.Chat,
+	}
+	if v := reflect.ValueOf(h.chat); h.chat != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		h.chat = nil // a nil *chat.Service counts as none
 	}
 	if h.config == nil {
 		h.config = func() *config.Config { return nil }
@@ -74,6 +86,12 @@ func New(o Options) http.Handler {
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
+	ui, err := loadUIAssets()
+	if err != nil {
+		// The templates are compiled in: this is a bug, caught by any test.
+		panic("gateway: embedded UI: " + err.Error())
+	}
+	h.ui = ui
 	return h.routes()
 }
 

@@ -19,6 +19,19 @@ func (h *handler) routes() http.Handler {
 	r.Post("/integrations/{integrationID}/run", h.runIntegration)
 	r.Post("/integrations/{integrationID}/{platform}/run", h.runPlatform)
 	r.Get("/api/tasks/{taskID}", h.getTask)
+
+	chat := r.With(h.requireChat)
+	chat.Get("/api/chat/conversations", h.listConversations)
+	chat.Post("/api/chat/conversations", h.createConversation)
+	chat.Get("/api/chat/conversations/{conversationID}/history", h.getHistory)
+	chat.Post("/api/chat/conversations/{conversationID}/messages", h.sendMessage)
+	chat.Post("/api/chat/conversations/{conversationID}/proposals/{proposalID}", h.respondToProposal)
+	chat.Get("/api/chat/tasks/{taskID}", h.pollChatTask)
+
+	// The web UI: pages rendered from embedded templates, and their assets.
+	r.Get("/ui/chat", h.chatPage)
+	r.Get(staticPrefix+"{name}", h.serveStatic)
+
 	if h.metrics != nil {
 		r.Get("/metrics", h.serveMetrics())
 	}
