@@ -62,8 +62,11 @@ func (b *Bus) ConsumeEvents(ctx context.Context, stream, durable string, fn Even
 		return fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
 	}
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(b.o.IdleWait))
+		// Wait for the next event at most IdleWait, and not past shutdown.
+		fctx, cancel := context.WithTimeout(ctx, b.o.IdleWait)
+		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -84,6 +87,7 @@ func (b *Bus) ConsumeEvents(ctx context.Context, stream, durable string, fn Even
 				_ = m.NakWithDelay(2 * time.Second)
 			}
 		}
+		cancel()
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil &&
 			!errors.Is(err, context.DeadlineExceeded) {
 			b.log.Debug("event batch", "stream", stream, "err", err)
