@@ -257,7 +257,8 @@ func Run(ctx context.Context, o Options) error {
 	// Chat wraps the service handlers registered above (approved proposals report
 	// back to the conversation), so it registers last. Every process registers it,
 	// so proposals offer exactly the services this binary can run.
-	chatSvc, err := chat.New(chat.Options{Bus: bus, Config: holder.load, Registry: Registry(), Logger: log.With("service", "chat")})
+	chatSvc, err := chat.New(chat.Options{Bus: bus, Config: holder.load, Registry: Registry(), MaxContent: cfg.Chat.MaxMessageBytes,
+		Logger: log.With("service", "chat")})
 	if err != nil {
 		return err
 	}

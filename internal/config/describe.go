@@ -252,6 +252,9 @@ func (c *Config) maskedNode() *yaml.Node {
 	if c.Chat.SystemPrompt != "" {
 		add(chat, "system_prompt", strNode(c.Chat.SystemPrompt))
 	}
+	if c.Chat.MaxMessageBytes > 0 {
+		add(chat, "max_message_bytes", valNode(c.Chat.MaxMessageBytes))
+	}
 	add(root, "chat", chat)
 
 	nats := mapNode()

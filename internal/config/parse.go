@@ -23,7 +23,7 @@ var (
 	queueKeys       = []string{"retention", "defaults", "overrides"}
 	policyKeys      = []string{"deduplicate_pending", "rate_limit"}
 	rateLimitKeys   = []string{"max", "per"}
-	chatKeys        = []string{"llm", "system_prompt"}
+	chatKeys        = []string{"llm", "system_prompt", "max_message_bytes"}
 	natsKeys        = []string{"url", "listen", "store_dir", "credentials"}
 	gatewayKeys     = []string{"listen", "token"}
 	scheduleKeys    = []string{"every", "cron"}
@@ -461,6 +461,15 @@ func (p *parser) chat(top *obj, cfg *Config) {
 	}
 	if s, ok := p.text(o.get("system_prompt"), o.key("system_prompt")); ok {
 		cfg.Chat.SystemPrompt = s
+	}
+	if o.has("max_message_bytes") {
+		if n, ok := p.integer(o.get("max_message_bytes"), o.key("max_message_bytes")); ok {
+			if n < 1 || n > 1<<20 {
+				p.errAt(o.get("max_message_bytes"), o.key("max_message_bytes"), "must be between 1 and 1048576 (bytes of one chat message), got %d", n)
+			} else {
+				cfg.Chat.MaxMessageBytes = n
+			}
+		}
 	}
 	if len(cfg.LLMs) > 0 {
 		if _, found := cfg.LLM(cfg.Chat.LLM); !found {

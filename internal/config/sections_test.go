@@ -396,3 +396,17 @@ integrations:
 		}
 	}
 }
+
+func TestChatMaxMessageBytes(t *testing.T) {
+	cfg := mustParse(t, "llms: {default: {model: m}}\nchat: {max_message_bytes: 4096}\n", nil)
+	if cfg.Chat.MaxMessageBytes != 4096 {
+		t.Fatalf("%d", cfg.Chat.MaxMessageBytes)
+	}
+	for _, bad := range []string{"0", "2000000", "lots"} {
+		_, err := config.Parse([]byte("llms: {default: {model: m}}\nchat: {max_message_bytes: "+bad+"}\n"), "config.yaml", nil,
+			config.LoadOptions{Environ: []string{}})
+		if err == nil || !strings.Contains(err.Error(), "chat.max_message_bytes") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -295,6 +295,8 @@ func (q QueuePolicies) Policy(taskType string) TaskPolicy {
 type Chat struct {
 	LLM          string `json:"llm"` // default "default"
 	SystemPrompt string `json:"system_prompt,omitempty"`
+	// MaxMessageBytes bounds one chat message (0 = the default, 32 KiB).
+	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 }
 
 // NATS is the nats section (Steward's addition).
