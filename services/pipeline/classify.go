@@ -45,11 +45,7 @@ func (e *Engine) classify(ctx context.Context, t *msg.Task) (any, error) {
 		if err != nil {
 			return nil, msg.Permanent(err)
 		}
-		schemaDoc, err := rules.SchemaJSON(cs)
-		if err != nil {
-			return nil, msg.Permanent(err)
-		}
-		schema, err := llm.NewSchema("classification", schemaDoc)
+		schema, err := r.d.schema(hash, cs)
 		if err != nil {
 			return nil, msg.Permanent(err)
 		}

@@ -69,6 +69,32 @@ type derived struct {
 	rulesHash  map[string]string
 	classHash  map[string]string
 	platformBy map[string]*config.Platform
+
+	schemaMu sync.Mutex
+	schemas  map[string]*llm.Schema // by classification hash
+}
+
+// schema returns the compiled LLM schema of a classification set (compiled once
+// per config).
+func (d *derived) schema(hash string, cs []config.Classification) (*llm.Schema, error) {
+	d.schemaMu.Lock()
+	defer d.schemaMu.Unlock()
+	if s, ok := d.schemas[hash]; ok {
+		return s, nil
+	}
+	doc, err := rules.SchemaJSON(cs)
+	if err != nil {
+		return nil, err
+	}
+	s, err := llm.NewSchema("classification", doc)
+	if err != nil {
+		return nil, err
+	}
+	if d.schemas == nil {
+		d.schemas = map[string]*llm.Schema{}
+	}
+	d.schemas[hash] = s
+	return s, nil
 }
 
 // NewEngine returns the stage engine.
