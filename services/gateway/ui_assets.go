@@ -58,12 +58,10 @@ type pageData struct {
 // newPageData returns the layout data of the page at href: its title and the
 // navigation bar (spec §3.1) with that page marked.
 func newPageData(title, href string) pageData {
+	// Only pages that exist are linked; the reference's Dashboard, Config, Queue
+	// and Logs pages join the bar when they are built.
 	nav := []navLink{
-		{Label: "Dashboard", Href: "/ui/"},
 		{Label: "Chat", Href: "/ui/chat"},
-		{Label: "Config", Href: "/ui/config"},
-		{Label: "Queue", Href: "/ui/queue"},
-		{Label: "Logs", Href: "/ui/logs"},
 	}
 	for i := range nav {
 		nav[i].Active = nav[i].Href == href

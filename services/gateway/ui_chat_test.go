@@ -18,12 +18,18 @@ func TestChatPage(t *testing.T) {
 	}
 	for _, want := range []string{
 		"<!DOCTYPE html>", `data-theme="dark"`, "<title>Steward — Chat</title>", "ALPHA",
-		`<a href="/ui/chat" aria-current="page">Chat</a>`, `href="/ui/config"`,
+		`<a href="/ui/chat" aria-current="page">Chat</a>`,
 		`id="conversation"`, `id="new-conversation"`, `id="messages"`, `id="thinking"`, `id="input"`,
 		`name="viewport"`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
+		}
+	}
+	// Only pages that exist are linked.
+	for _, dead := range []string{`href="/ui/config"`, `href="/ui/queue"`, `href="/ui/logs"`} {
+		if strings.Contains(page, dead) {
+			t.Errorf("page links %s, which does not exist", dead)
 		}
 	}
 	// No CDN, no inline script: every script and stylesheet is embedded.
