@@ -30,6 +30,9 @@ func (h *handler) routes() http.Handler {
 
 	// The web UI: pages rendered from embedded templates, and their assets.
 	r.Get("/ui/chat", h.chatPage)
+	// The chat is the only page so far: /ui leads there.
+	r.Get("/ui", redirectToChat)
+	r.Get("/ui/", redirectToChat)
 	r.Get(staticPrefix+"{name}", h.serveStatic)
 
 	if h.metrics != nil {

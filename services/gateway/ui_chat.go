@@ -10,3 +10,8 @@ import "net/http"
 func (h *handler) chatPage(w http.ResponseWriter, r *http.Request) {
 	h.renderPage(w, r, "chat", newPageData("Chat", "/ui/chat"))
 }
+
+// redirectToChat sends /ui to the chat page.
+func redirectToChat(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/ui/chat", http.StatusFound)
+}

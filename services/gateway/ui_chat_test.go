@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/config"
 )
 
 func TestChatPage(t *testing.T) {
@@ -114,6 +116,17 @@ func TestPublicUIRequests(t *testing.T) {
 		r := httptest.NewRequest(tt.method, tt.path, nil)
 		if got := isPublicUIRequest(r); got != tt.public {
 			t.Errorf("%s %s public = %v, want %v", tt.method, tt.path, got, tt.public)
+		}
+	}
+}
+
+func TestUIRedirectsToChat(t *testing.T) {
+	h := New(Options{Config: func() *config.Config { return &config.Config{} }})
+	for _, p := range []string{"/ui", "/ui/"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/ui/chat" {
+			t.Errorf("%s: %d %q", p, rec.Code, rec.Header().Get("Location"))
 		}
 	}
 }
