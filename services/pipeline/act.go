@@ -107,7 +107,7 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 		if once {
 			if _, err := e.o.Bus.Ledger().Create(ctx, ledgerKey, entry); err != nil {
 				if errors.Is(err, msg.ErrExists) {
-					e.noteInterrupted(ctx, ledgerKey, r, p, match.Label)
+					e.noteInterrupted(ctx, ledgerKey, t.ID, r, p, match.Label)
 					skipped = append(skipped, match.Label+" (already done)")
 					continue
 				}
@@ -206,10 +206,12 @@ func declaredOnce(r *resolved, a config.Action) bool {
 // noteInterrupted turns an intent left by a crash (the action may or may not have
 // happened) into a failed entry, once, and says so in the daily log. It is
 // never retried.
-func (e *Engine) noteInterrupted(ctx context.Context, ledgerKey string, r *resolved, p actPayload, label string) {
+func (e *Engine) noteInterrupted(ctx context.Context, ledgerKey, taskID string, r *resolved, p actPayload, label string) {
 	var entry LedgerEntry
 	rev, err := e.o.Bus.Ledger().Get(ctx, ledgerKey, &entry)
-	if err != nil || entry.State != LedgerIntent {
+	// Only this task's own earlier attempt was interrupted; an intent of another
+	// task may still be in flight.
+	if err != nil || entry.State != LedgerIntent || entry.Task != taskID {
 		return
 	}
 	entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
