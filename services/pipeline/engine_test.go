@@ -45,7 +45,12 @@ func TestClassifyEvaluateAct(t *testing.T) {
 		t.Fatalf("schema %s", schema)
 	}
 	// Classified again with the same config: no second LLM call, and the actions
-	// are not repeated (star is at-most-once, tag is idempotent).
+	// are not repeated (star is at-most-once, tag is idempotent). (Wait for the
+	// first classify to finish: an identical pending task would absorb this one.)
+	waitFor(t, 10*time.Second, "first classify done", func() bool {
+		list := h.tasksOf("notes.feed.classify")
+		return len(list) == 1 && list[0].Status == msg.StateDone
+	})
 	if err := h.engine.env().QueueClassify(context.Background(), it, msg.PriorityClassify); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +73,12 @@ func TestChangedClassificationConfigReclassifies(t *testing.T) {
 	h.start()
 	h.addItem("n1", map[string]any{"author": "alice"}, "hello")
 	waitFor(t, 10*time.Second, "classification", func() bool { return h.item("n1").ClassificationHash != "" })
+	// An identical classify task still in the queue would absorb the new one
+	// (pending dedup), so wait until the first has finished.
+	waitFor(t, 10*time.Second, "first classify done", func() bool {
+		list := h.tasksOf("notes.feed.classify")
+		return len(list) == 1 && list[0].Status == msg.StateDone
+	})
 	first := h.item("n1").ClassificationHash
 	h.setConfig(strings.Replace(fmt.Sprintf(baseConfig, h.fake.URL(), 1), "is this urgent?", "is this urgent for me today?", 1))
 	if err := h.engine.env().QueueClassify(context.Background(), h.item("n1"), msg.PriorityClassify); err != nil {
