@@ -320,13 +320,13 @@ func (c *Client) complete(ctx context.Context, msgs []Message, schema *Schema, a
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.transportError(ctx, rctx, err)
+		return nil, c.abandoned(c.transportError(ctx, rctx, err), rctx)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	elapsed := time.Since(start)
 	if err != nil {
-		return nil, c.transportError(ctx, rctx, err)
+		return nil, c.abandoned(c.transportError(ctx, rctx, err), rctx)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := statusError(c.profile, resp, data, c.token.Reveal(), time.Now())
@@ -372,6 +372,23 @@ func (c *Client) complete(ctx context.Context, msgs []Message, schema *Schema, a
 	c.log.Info("llm call", attrs...)
 	c.log.Debug("llm reply", "content", comp.Content)
 	return comp, nil
+}
+
+// abandonGrace is how long the client waits after giving up on a request that
+// the backend may still be working on (a timeout, a cancelled call) before it
+// returns. Closing the connection tells the backend to stop, but it notices a
+// moment later; returning at once would let the lane start the next request
+// while the backend still runs this one, and the backend would briefly see more
+// requests than llms.<p>.concurrency.
+const abandonGrace = 250 * time.Millisecond
+
+// abandoned waits abandonGrace when the request was given up by this side (its
+// context ended) and returns e.
+func (c *Client) abandoned(e *Error, rctx context.Context) *Error {
+	if rctx.Err() != nil {
+		time.Sleep(abandonGrace)
+	}
+	return e
 }
 
 // transportError types a failure to get an answer. ctx is the caller's
