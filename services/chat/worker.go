@@ -147,14 +147,24 @@ func earlierOutcome(conv string, recs []entry) (any, error) {
 // failMessage returns err for the task layer and, when this failure is final,
 // first appends the one system message that tells the user.
 func (s *Service) failMessage(ctx context.Context, t *msg.Task, conv string, err error) error {
-	if !final(ctx, t, err) {
+	chatFinal := t.Type == TaskMessage && ctx.Err() == nil && !msg.IsPermanent(err) && t.Attempt >= chatMaxAttempts
+	if !final(ctx, t, err) && !chatFinal {
 		return err
 	}
 	if aerr := s.appendRecord(ctx, conv, s.newRecord(roleSystem, typeSystem, failureText(t, err), map[string]any{keyTaskID: t.ID})); aerr != nil {
 		s.o.Logger.Error("could not store a chat error message", "task", t.ID, "err", aerr)
 	}
+	if chatFinal {
+		// Someone is waiting for this answer: after a quick second try, say what
+		// is wrong instead of retrying for minutes.
+		return msg.Permanent(err)
+	}
 	return err
 }
+
+// chatMaxAttempts bounds the attempts of a chat message: the first retry comes
+// after a second; a backend that still fails is reported in the conversation.
+const chatMaxAttempts = 2
 
 // final reports whether a handler error ends the task: permanent, or transient
 // on the last attempt — but not when a shutdown cut the handler short (the task

@@ -125,7 +125,7 @@ func TestLLMFailureOneErrorMessage(t *testing.T) {
 		requests int
 		contains string
 	}{
-		{"transient, attempts run out", llmfake.Response{Status: 503, ErrorMessage: "overloaded"}, 3, "gave up after 3 attempts"},
+		{"transient: one quick retry, then the user is told", llmfake.Response{Status: 503, ErrorMessage: "overloaded"}, 2, "gave up after 2 attempts"},
 		{"permanent", llmfake.Response{Status: 400, ErrorMessage: "bad model"}, 1, "chat.message failed: "},
 	}
 	for _, c := range cases {
