@@ -1,8 +1,8 @@
 package journal
 
 import (
-	"bytes"
 	"context"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"io"
 	"log/slog"
 	"os"
@@ -25,23 +25,8 @@ func testServer(t *testing.T) *msg.Server {
 	return srv
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe buffer for captured output.
+type syncBuffer = logbuf.Buffer
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

@@ -1,14 +1,13 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,23 +53,8 @@ func testConfig() *config.Config {
 	}}
 }
 
-// syncBuffer is a bytes.Buffer safe for the cron goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a goroutine-safe buffer for captured output.
+type syncBuffer = logbuf.Buffer
 
 // startServer starts an embedded NATS in a temp dir.
 func startServer(t *testing.T) *msg.Server {

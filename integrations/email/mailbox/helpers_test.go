@@ -1,11 +1,10 @@
 package mailbox_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,20 +91,5 @@ func hasFlag(flags []string, want string) bool {
 	return false
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers (log handlers).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a goroutine-safe buffer for captured output.
+type syncBuffer = logbuf.Buffer
