@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 // binary is the steward binary built for this test run.

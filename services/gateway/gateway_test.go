@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/integrations/builtin"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 // testConfig covers every shape the run endpoints resolve.

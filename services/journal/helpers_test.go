@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 // testServer is an embedded NATS server with its store in a temp dir.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 // every returns a schedule with the normalised expression.

@@ -3,13 +3,13 @@ package mailbox_test
 import (
 	"context"
 	"fmt"
-	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stewardhq/steward/integrations/email/mailbox"
 	"github.com/stewardhq/steward/internal/testkit/dovecot"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 // env is one Dovecot plus a pool and the account of its default user.
