@@ -135,23 +135,12 @@ func startChatEnv(t *testing.T, o chatEnvOptions) *chatEnv {
 	}
 
 	h := New(Options{Config: current, Registry: builtin.Registry(), Bus: bus, Logger: logger, Chat: svc})
-	gw, err := NewServer(ServerOptions{Addr: "127.0.0.1:0", Token: config.NewSecret(o.token, ""), Handler: h, Logger: logger})
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	serveCtx, stopServe := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(serveCtx) }()
-	t.Cleanup(func() {
-		stopServe()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	url := serveForTest(t, h, config.NewSecret(o.token, ""), logger, func() {
 		stopWork()
 		<-done
 		<-done
 	})
-	return &chatEnv{url: gw.URL(), handler: h, token: o.token, svc: svc, llm: llm, logs: logs}
+	return &chatEnv{url: url, handler: h, token: o.token, svc: svc, llm: llm, logs: logs}
 }
 
 // call sends a request to the chat environment (with its token) and returns

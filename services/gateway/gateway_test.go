@@ -103,6 +103,13 @@ func startGateway(t *testing.T, cfg func() *config.Config, token config.Secret) 
 		Metrics:  reg,
 		Logger:   logger,
 	})
+	return &env{url: serveForTest(t, h, token, logger, nil), bus: bus, logs: logs}
+}
+
+// serveForTest serves h on 127.0.0.1:0 until the test ends and returns its URL;
+// after the server has stopped, also runs after (if any).
+func serveForTest(t *testing.T, h http.Handler, token config.Secret, logger *slog.Logger, after func()) string {
+	t.Helper()
 	srv, err := NewServer(ServerOptions{Addr: "127.0.0.1:0", Token: token, Handler: h, Logger: logger})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
@@ -115,8 +122,11 @@ func startGateway(t *testing.T, cfg func() *config.Config, token config.Secret) 
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		if after != nil {
+			after()
+		}
 	})
-	return &env{url: srv.URL(), bus: bus, logs: logs}
+	return srv.URL()
 }
 
 // do sends a request and returns the status and body.
