@@ -19,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/testkit/llmfake"
 	"github.com/stewardhq/steward/services/chat"
 	"github.com/stewardhq/steward/services/gateway"
+	"github.com/stewardhq/steward/services/pipeline"
 )
 
 // chatGateway is a real gateway (httptest server around gateway.New) with the
@@ -72,13 +73,16 @@ func startChatGateway(t *testing.T, token string) *chatGateway {
 	notes.New(notes.Options{Emitter: bus, Config: current, Logger: logger}).Register(router)
 	svc.Register(router)
 	work, stop := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	for _, lane := range []string{msg.LLMLane("default"), msg.LaneIO} {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			_ = bus.Serve(work, lane, 1, router.Dispatch)
-		}()
+	done := make(chan struct{}, 1)
+	lanes, err := pipeline.New(pipeline.Options{Bus: bus, Router: router, Logger: logger,
+		Lanes: []pipeline.Lane{{Name: msg.LLMLane("default"), Slots: 1, GlobalLimit: 1}, {Name: msg.LaneIO, Slots: 1}}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		_ = lanes.Run(work)
+	}()
 
 	h := gateway.New(gateway.Options{Config: current, Registry: builtin.Registry(), Bus: bus, Logger: logger, Chat: svc})
 	if token != "" {
@@ -88,7 +92,6 @@ func startChatGateway(t *testing.T, token string) *chatGateway {
 	t.Cleanup(func() {
 		ts.Close()
 		stop()
-		<-done
 		<-done
 	})
 	return &chatGateway{url: ts.URL, svc: svc}

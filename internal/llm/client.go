@@ -37,7 +37,8 @@ var reservedParameters = []string{"messages", "model", "response_format", "strea
 
 // Client talks to the backend of one LLM profile. It is safe for concurrent
 // use; build one per profile and share it (see [Registry]). It does not bound
-// how many requests are in flight: the profile's lane does.
+// how many requests are in flight itself: each request passes the [Gate] of its
+// context, which the profile's lane provides.
 type Client struct {
 	profile  string
 	model    string
@@ -47,14 +48,17 @@ type Client struct {
 	timeout  time.Duration
 	http     *http.Client
 	log      *slog.Logger
+	// requireGate refuses requests without a Gate (see RequireGate).
+	requireGate bool
 }
 
 // Option configures a [Client].
 type Option func(*options)
 
 type options struct {
-	http *http.Client
-	log  *slog.Logger
+	http        *http.Client
+	log         *slog.Logger
+	requireGate bool
 }
 
 // WithHTTPClient sets the HTTP client (default: one with its own connection
@@ -116,14 +120,15 @@ func NewClient(p config.LLMProfile, opts ...Option) (*Client, error) {
 		timeout = DefaultTimeout
 	}
 	return &Client{
-		profile:  name,
-		model:    p.Model,
-		endpoint: endpoint,
-		token:    p.Token,
-		params:   params,
-		timeout:  timeout,
-		http:     o.http,
-		log:      o.log.With("profile", name),
+		profile:     name,
+		model:       p.Model,
+		endpoint:    endpoint,
+		token:       p.Token,
+		params:      params,
+		timeout:     timeout,
+		http:        o.http,
+		requireGate: o.requireGate,
+		log:         o.log.With("profile", name),
 	}, nil
 }
 
@@ -305,6 +310,12 @@ func (c *Client) complete(ctx context.Context, msgs []Message, schema *Schema, a
 		c.log.Debug("llm prompt", "role", msgs[len(msgs)-1].Role, "content", msgs[len(msgs)-1].Content)
 	}
 
+	// The profile's bound counts from here: wait for a slot, then send at once.
+	release, gerr := c.enter(ctx)
+	if gerr != nil {
+		return nil, gerr
+	}
+	defer release()
 	rctx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
@@ -328,6 +339,7 @@ func (c *Client) complete(ctx context.Context, msgs []Message, schema *Schema, a
 	if err != nil {
 		return nil, c.abandoned(c.transportError(ctx, rctx, err), rctx)
 	}
+	release() // the answer is in: the next request may go out while this one is parsed
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := statusError(c.profile, resp, data, c.token.Reveal(), time.Now())
 		c.log.Warn("llm backend error", "model", c.model, "status", resp.StatusCode, "kind", e.Kind.String(),

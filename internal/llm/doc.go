@@ -23,5 +23,7 @@
 // of a connection error); retry on its own beyond
 // the structured-output attempts (the task layer retries transient errors with
 // backoff); or decide anything from the model's output (deterministic rules
-// do that). It does not bound concurrency: the llm_<profile> lane does.
+// do that). It does not bound concurrency itself: every request enters the
+// [Gate] its context carries (the llm_<profile> lane's global lease) right
+// before it is sent and leaves it when the answer is read.
 package llm

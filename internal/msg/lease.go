@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -17,33 +18,53 @@ const BucketLeases = "leases"
 // Global lane bound
 //
 // A lane served with a global limit (the LLM lanes: llms.<p>.concurrency) must
-// never run more handlers at once than the limit, counted across every process
-// that serves it — one GPU behind two Steward processes still sees at most N
-// requests. The bound is a counting semaphore in the KV bucket "leases": slot i
-// of lane L is the key "L.i" (0 <= i < limit). A worker slot takes a lease by
-// creating one of those keys (Create fails when the key exists), holds it while
-// it fetches and runs tasks, renews it (compare-and-set on its revision) every
-// TTL/3, and deletes it when the lane has no more work for it. The bucket's TTL
-// (Options.LeaseTTL) is the lease lifetime: a crashed holder stops renewing and
-// its slot frees itself after at most one TTL. A worker takes the lease BEFORE it
-// fetches, so the task it then fetches is the highest-priority one at that
-// moment, and a waiting priority-1 task is started by the next lease that frees.
+// never have more than limit bounded calls (LLM requests) in flight at once,
+// counted across every process that serves it: one GPU behind two Steward
+// processes still sees at most N requests. The bound is a counting semaphore in
+// the KV bucket "leases": slot i of lane L is the key "L.i" (0 <= i < limit). A
+// lease is taken by creating one of those keys (Create fails when the key
+// exists), renewed (compare-and-set on its revision) every TTL/3 while held, and
+// deleted when given back. The bucket's TTL (Options.LeaseTTL) is the lease
+// lifetime: a crashed holder stops renewing and its slot frees itself after at
+// most one TTL.
 //
-// Waiting for a lease is not a poll loop: a KV watch on "L.*" wakes the waiters
-// when a lease is deleted; expired leases (no delete event) are found by a
-// re-check every TTL/3.
+// A handler takes the lease itself, with [AcquireLease], right before the
+// bounded call, and gives it back right after it. Everything else a task does
+// — loading its item, rendering the prompt, storing the result, queueing the
+// next stage — runs without one, while other tasks use the LLM. So the LLM
+// lane runs more tasks than leases (see ServeBounded): while some are in their
+// LLM call, others are prepared and wait for a lease, and a lease given back
+// goes at once to a waiting task that has nothing left to do but send its
+// request.
+//
+// Waiting is ordered: a lease given back in this process goes straight to the
+// local waiter with the best (lowest) task priority, first come first served
+// within a priority, with no KV round trips (the lease stays held and renewed).
+// Only when nobody here waits is it deleted from the bucket. Waiting is not a
+// poll loop: one KV watch per lease set wakes the waiters when a lease of the
+// lane is deleted, and expired leases (no delete event) are found by a re-check
+// every TTL/3. Across processes the bucket decides: whoever creates the freed
+// key first gets it.
 
+// leaseSet is the lease state of one bounded lane in this process.
 type leaseSet struct {
 	bus    *Bus
 	lane   string
 	limit  int
 	holder string
 
-	// Local hand-over: a lease given back while another slot of this process
-	// waits goes straight to that slot, with no KV round trips; it stays held and
-	// renewed. Only when nobody here waits is it deleted from the bucket.
 	mu      sync.Mutex
-	waiters []chan *lease
+	waiters []*leaseWaiter
+	seq     uint64
+	held    int           // leases of the bucket held by this process
+	freed   chan struct{} // closed and replaced when a lease of the lane is deleted
+}
+
+// leaseWaiter is a task waiting for a lease.
+type leaseWaiter struct {
+	priority int
+	seq      uint64
+	ch       chan *lease // buffered: a hand-over never blocks
 }
 
 type lease struct {
@@ -56,8 +77,40 @@ type lease struct {
 	mu sync.Mutex // guards rev between keepAlive and a final delete
 }
 
-func (b *Bus) newLeaseSet(lane string, limit int) *leaseSet {
-	return &leaseSet{bus: b, lane: lane, limit: limit, holder: randomHex(8)}
+// newLeaseSet makes the lease set of lane and starts its watcher, which runs
+// until ctx ends.
+func (b *Bus) newLeaseSet(ctx context.Context, lane string, limit int) *leaseSet {
+	s := &leaseSet{bus: b, lane: lane, limit: limit, holder: randomHex(8), freed: make(chan struct{})}
+	go s.watch(ctx)
+	return s
+}
+
+// watch closes s.freed whenever a lease of the lane is deleted or purged, and
+// when the watch itself breaks (so waiters look again), until ctx ends.
+func (s *leaseSet) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		w, err := s.bus.leases.Watch(ctx, s.lane+".*", jetstream.UpdatesOnly())
+		if err == nil {
+			for e := range w.Updates() {
+				if e != nil && (e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge) {
+					s.ringFreed()
+				}
+			}
+			_ = w.Stop()
+		}
+		s.ringFreed()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *leaseSet) ringFreed() {
+	s.mu.Lock()
+	close(s.freed)
+	s.freed = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // tryCreate takes a free slot in the bucket, if there is one.
@@ -66,6 +119,9 @@ func (s *leaseSet) tryCreate(ctx context.Context) (*lease, error) {
 		key := s.lane + "." + strconv.Itoa(i)
 		rev, err := s.bus.leases.Create(ctx, key, []byte(s.holder))
 		if err == nil {
+			s.mu.Lock()
+			s.held++
+			s.mu.Unlock()
 			l := &lease{set: s, key: key, rev: rev, stop: make(chan struct{}), done: make(chan struct{})}
 			go l.keepAlive()
 			return l, nil
@@ -77,80 +133,73 @@ func (s *leaseSet) tryCreate(ctx context.Context) (*lease, error) {
 	return nil, nil
 }
 
-// acquire blocks until it holds one of the lane's slots or ctx ends.
-func (s *leaseSet) acquire(ctx context.Context) (*lease, error) {
-	kv := s.bus.leases
-	ttl := s.bus.o.LeaseTTL
-	if l, err := s.tryCreate(ctx); l != nil || err != nil {
-		return l, err
-	}
-	// Contended: wait for a local hand-over or a slot freed in the bucket.
-	handoff := make(chan *lease, 1)
+// acquire blocks until it holds one of the lane's slots or ctx ends. priority
+// orders the local waiters (lower first).
+func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 	s.mu.Lock()
-	s.waiters = append(s.waiters, handoff)
+	full := s.held >= s.limit
 	s.mu.Unlock()
+	if !full {
+		// Some slot may be free in the bucket (this process does not hold them all).
+		if l, err := s.tryCreate(ctx); l != nil || err != nil {
+			return l, err
+		}
+	}
+	// Wait for a local hand-over or a slot freed in the bucket.
+	s.mu.Lock()
+	s.seq++
+	me := &leaseWaiter{priority: priority, seq: s.seq, ch: make(chan *lease, 1)}
+	s.waiters = append(s.waiters, me)
+	s.mu.Unlock()
+	s.bus.o.Metrics.onLeaseWait(s.lane, 1)
+	// leave stops waiting; it returns a lease handed over meanwhile, if any.
 	leave := func() *lease {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for i, w := range s.waiters {
-			if w == handoff {
+			if w == me {
 				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+				s.bus.o.Metrics.onLeaseWait(s.lane, -1)
 				break
 			}
 		}
 		select {
-		case l := <-handoff:
+		case l := <-me.ch:
 			return l
 		default:
 			return nil
 		}
 	}
+	recheck := time.NewTimer(s.bus.o.LeaseTTL / 3)
+	defer recheck.Stop()
 	for {
-		// Watch, then try: a release between the two still wakes us.
-		w, err := kv.Watch(ctx, s.lane+".*", jetstream.UpdatesOnly())
-		if err != nil {
+		// Take the "freed" channel, then try: a delete between the two still wakes us.
+		s.mu.Lock()
+		freed := s.freed
+		full := s.held >= s.limit
+		s.mu.Unlock()
+		if !full {
+			l, err := s.tryCreate(ctx)
+			if l != nil || err != nil {
+				if other := leave(); other != nil {
+					other.release() // handed over meanwhile: pass it on
+				}
+				return l, err
+			}
+		}
+		select {
+		case got := <-me.ch:
+			// release removed us from the waiters when it handed this over.
+			return got, nil
+		case <-ctx.Done():
 			if l := leave(); l != nil {
-				return l, nil
+				l.release()
 			}
-			return nil, fmt.Errorf("lease watch %s: %w", s.lane, err)
+			return nil, ctx.Err()
+		case <-recheck.C:
+			recheck.Reset(s.bus.o.LeaseTTL / 3)
+		case <-freed:
 		}
-		l, err := s.tryCreate(ctx)
-		if l != nil || err != nil {
-			_ = w.Stop()
-			if other := leave(); other != nil {
-				other.release() // handed over meanwhile: pass it on
-			}
-			return l, err
-		}
-		timer := time.NewTimer(ttl / 3)
-	wait:
-		for {
-			select {
-			case got := <-handoff:
-				timer.Stop()
-				_ = w.Stop()
-				leave()
-				return got, nil
-			case <-ctx.Done():
-				timer.Stop()
-				_ = w.Stop()
-				if l := leave(); l != nil {
-					l.release()
-				}
-				return nil, ctx.Err()
-			case <-timer.C:
-				break wait
-			case e, ok := <-w.Updates():
-				if !ok {
-					break wait
-				}
-				if e != nil && (e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge) {
-					break wait
-				}
-			}
-		}
-		timer.Stop()
-		_ = w.Stop()
 	}
 }
 
@@ -174,7 +223,7 @@ func (l *lease) keepAlive() {
 			cancel()
 			if err != nil {
 				// The lease expired (e.g. the connection was down for a TTL) and may be
-				// someone else's now; the handler in flight keeps running, so the bound
+				// someone else's now; the call in flight keeps running, so the bound
 				// can be exceeded by one until it finishes. Say so.
 				l.set.bus.log.Warn("lost an LLM lane lease while a task was running", "lease", l.key, "err", err)
 				continue
@@ -183,18 +232,29 @@ func (l *lease) keepAlive() {
 	}
 }
 
-// release gives the slot back: to a slot of this process that waits for one
-// (the lease stays held), else to the bucket (only if it is still ours).
+// release gives the slot back: to the best local waiter (the lease stays held),
+// else to the bucket (only if it is still ours).
 func (l *lease) release() {
 	s := l.set
 	s.mu.Lock()
 	if len(s.waiters) > 0 {
-		w := s.waiters[0]
-		s.waiters = s.waiters[1:]
-		w <- l // buffered; the waiter owns it now
+		best := 0
+		for i, w := range s.waiters[1:] {
+			if w.priority < s.waiters[best].priority {
+				best = i + 1
+			}
+		}
+		w := s.waiters[best]
+		s.waiters = append(s.waiters[:best], s.waiters[best+1:]...)
+		w.ch <- l // buffered; the waiter owns it now
 		s.mu.Unlock()
+		s.bus.o.Metrics.onLeaseWait(s.lane, -1)
+		// The waiter has its request ready: let it run now rather than after this
+		// goroutine's next blocking call.
+		runtime.Gosched()
 		return
 	}
+	s.held--
 	s.mu.Unlock()
 	close(l.stop)
 	<-l.done
@@ -208,17 +268,76 @@ func (l *lease) release() {
 	}
 }
 
-// leaseKey carries the running task's lease release func in its context.
+// taskLease is the lease state of one running task of a bounded lane.
+type taskLease struct {
+	set      *leaseSet
+	priority int
+
+	mu   sync.Mutex
+	held *lease
+}
+
+// acquire takes a lease for the task; see [AcquireLease].
+func (t *taskLease) acquire(ctx context.Context) (func(), error) {
+	t.mu.Lock()
+	if t.held != nil {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("lane %s: the task already holds a lease: give it back before taking another", t.set.lane)
+	}
+	t.mu.Unlock()
+	l, err := t.set.acquire(ctx, t.priority)
+	if err != nil {
+		return nil, fmt.Errorf("lane %s: waiting for a lease: %w", t.set.lane, err)
+	}
+	t.mu.Lock()
+	t.held = l
+	t.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { t.release(l) }) }, nil
+}
+
+// release gives l back if the task still holds it.
+func (t *taskLease) release(l *lease) {
+	t.mu.Lock()
+	if t.held != l {
+		t.mu.Unlock()
+		return
+	}
+	t.held = nil
+	t.mu.Unlock()
+	l.release()
+}
+
+// releaseHeld gives back a lease the handler forgot to return.
+func (t *taskLease) releaseHeld() {
+	t.mu.Lock()
+	l := t.held
+	t.mu.Unlock()
+	if l != nil {
+		t.release(l)
+	}
+}
+
+// leaseKey carries the running task's *taskLease in its context.
 type leaseKey struct{}
 
-// ReleaseLease tells a bounded lane (see ServeBounded) that the running handler
-// is done with the bounded resource — for LLM lanes, that it will make no more
-// LLM requests — so its slot's lease goes back at once and another task can start
-// its LLM call while this one finishes its bookkeeping (storing the result,
-// queueing the next stage). Calling it again, or on an unbounded lane, does
-// nothing. A handler must not use the resource after calling it.
-func ReleaseLease(ctx context.Context) {
-	if f, ok := ctx.Value(leaseKey{}).(func()); ok {
-		f()
+// ErrNotBounded is returned by [AcquireLease] outside a handler of a bounded
+// lane.
+var ErrNotBounded = errors.New("not running on a bounded lane: no lease to take")
+
+// AcquireLease waits until the running task holds one of its lane's global
+// slots (see ServeBounded and the "Global lane bound" comment in lease.go) and
+// returns the function that gives it back. Take it right before the bounded
+// call (an LLM request) and give it back right after, so other tasks use the
+// resource while this one does everything else. Waiting tasks get a lease in
+// priority order. Calling release more than once is harmless; a lease still
+// held when the handler returns is given back then. Taking a second lease
+// while holding one is an error, as is calling it outside a handler of a
+// bounded lane ([ErrNotBounded]).
+func AcquireLease(ctx context.Context) (release func(), err error) {
+	t, ok := ctx.Value(leaseKey{}).(*taskLease)
+	if !ok {
+		return nil, ErrNotBounded
 	}
+	return t.acquire(ctx)
 }

@@ -2,10 +2,15 @@ package msg
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // peakCounter tracks concurrent handler runs.
@@ -38,10 +43,15 @@ func TestGlobalLimitAcrossProcesses(t *testing.T) {
 	all := make(chan struct{})
 	handler := func(i int) Handler {
 		return func(ctx context.Context, t *Task) (any, error) {
+			release, err := AcquireLease(ctx)
+			if err != nil {
+				return nil, err
+			}
 			pc.enter()
 			byBus[i].Add(1)
 			time.Sleep(5 * time.Millisecond)
 			pc.leave()
+			release()
 			if done.Add(1) == tasks {
 				close(all)
 			}
@@ -77,8 +87,8 @@ func TestLeaseOfCrashedHolderExpires(t *testing.T) {
 	env := newEnv(t, "")
 	ttl := 600 * time.Millisecond
 	dead := env.bus(t, func(o *Options) { o.LeaseTTL = ttl })
-	set := dead.newLeaseSet("llm_x", 1)
-	l, err := set.acquire(context.Background())
+	set := dead.newLeaseSet(t.Context(), "llm_x", 1)
+	l, err := set.acquire(context.Background(), PriorityClassify)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +99,7 @@ func TestLeaseOfCrashedHolderExpires(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	l2, err := live.newLeaseSet("llm_x", 1).acquire(ctx)
+	l2, err := live.newLeaseSet(t.Context(), "llm_x", 1).acquire(ctx, PriorityClassify)
 	if err != nil {
 		t.Fatalf("never acquired: %v", err)
 	}
@@ -99,22 +109,24 @@ func TestLeaseOfCrashedHolderExpires(t *testing.T) {
 	l2.release()
 }
 
-// A released lease wakes a waiter at once (watch, not poll).
+// A lease released by another process wakes a waiter at once (watch, not
+// poll).
 func TestLeaseReleaseWakesWaiter(t *testing.T) {
 	env := newEnv(t, "")
 	b := env.bus(t, func(o *Options) { o.LeaseTTL = time.Minute })
-	set := b.newLeaseSet("llm_y", 1)
-	l, err := set.acquire(context.Background())
+	other := env.bus(t, func(o *Options) { o.LeaseTTL = time.Minute })
+	l, err := b.newLeaseSet(t.Context(), "llm_y", 1).acquire(context.Background(), PriorityClassify)
 	if err != nil {
 		t.Fatal(err)
 	}
+	set := other.newLeaseSet(t.Context(), "llm_y", 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var got time.Duration
 	go func() {
 		defer wg.Done()
 		start := time.Now()
-		l2, err := set.acquire(context.Background())
+		l2, err := set.acquire(context.Background(), PriorityClassify)
 		if err != nil {
 			t.Error(err)
 			return
@@ -145,6 +157,11 @@ func TestLeaseRenewedDuringLongTask(t *testing.T) {
 		t.Cleanup(cancel)
 		go func() {
 			_ = b.ServeBounded(ctx, "llm_z", 2, 1, func(ctx context.Context, t *Task) (any, error) {
+				release, err := AcquireLease(ctx)
+				if err != nil {
+					return nil, err
+				}
+				defer release()
 				pc.enter()
 				time.Sleep(3 * ttl) // longer than the lease lives without renewal
 				pc.leave()
@@ -168,25 +185,35 @@ func TestLeaseRenewedDuringLongTask(t *testing.T) {
 	}
 }
 
-// A handler that gives its lease back early lets another task of the lane start
-// while it finishes; the bound on the leased part still holds.
-func TestReleaseLeaseEarly(t *testing.T) {
+// Only the part of a handler between AcquireLease and its release is bounded:
+// other tasks of the lane prepare and finish meanwhile.
+func TestLeaseAroundBoundedCall(t *testing.T) {
 	env := newEnv(t, "")
 	b := env.bus(t, nil)
 	var leased, total peakCounter
 	var n atomic.Int64
+	errs := make(chan error, 100)
 	all := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		_ = b.ServeBounded(ctx, "llm_r", 3, 1, func(ctx context.Context, t *Task) (any, error) {
 			total.enter()
+			time.Sleep(10 * time.Millisecond) // preparing, without a lease
+			release, err := AcquireLease(ctx)
+			if err != nil {
+				errs <- err
+				return nil, err
+			}
+			if _, err := AcquireLease(ctx); err == nil {
+				errs <- errors.New("a second lease while holding one")
+			}
 			leased.enter()
 			time.Sleep(10 * time.Millisecond) // the "LLM call"
 			leased.leave()
-			ReleaseLease(ctx)
-			ReleaseLease(ctx)                 // twice is harmless
-			time.Sleep(30 * time.Millisecond) // bookkeeping without the lease
+			release()
+			release()                         // twice is harmless
+			time.Sleep(20 * time.Millisecond) // bookkeeping without the lease
 			total.leave()
 			if n.Add(1) == 12 {
 				close(all)
@@ -199,14 +226,172 @@ func TestReleaseLeaseEarly(t *testing.T) {
 	}
 	select {
 	case <-all:
+	case err := <-errs:
+		t.Fatal(err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("not done")
 	}
 	if leased.peak.Load() != 1 {
 		t.Fatalf("leased part ran %d at once, bound 1", leased.peak.Load())
 	}
-	if total.peak.Load() < 2 {
-		t.Fatalf("early release did not let another task start (peak %d)", total.peak.Load())
+	if total.peak.Load() < 3 {
+		t.Fatalf("tasks did not prepare and finish around the bounded part (peak %d of 3 slots)", total.peak.Load())
 	}
-	ReleaseLease(context.Background()) // outside a handler: nothing
+	if _, err := AcquireLease(context.Background()); !errors.Is(err, ErrNotBounded) {
+		t.Fatalf("outside a handler: %v, want ErrNotBounded", err)
+	}
+}
+
+// A handler that forgets to give its lease back frees it when it returns.
+func TestLeaseHeldAtReturnIsReleased(t *testing.T) {
+	env := newEnv(t, "")
+	b := env.bus(t, nil)
+	var n atomic.Int64
+	all := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = b.ServeBounded(ctx, "llm_f", 1, 1, func(ctx context.Context, t *Task) (any, error) {
+			if _, err := AcquireLease(ctx); err != nil {
+				return nil, err
+			}
+			if n.Add(1) == 3 {
+				close(all)
+			}
+			return nil, nil
+		})
+	}()
+	for i := 0; i < 3; i++ {
+		mustPublish(t, b, Spec{Type: "f", Lane: "llm_f", Payload: map[string]any{"i": i}})
+	}
+	select {
+	case <-all:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d of 3 ran: a lease was not given back", n.Load())
+	}
+}
+
+// Waiting tasks get a lease given back in priority order, first come first
+// served within a priority.
+func TestLeaseHandOverInPriorityOrder(t *testing.T) {
+	env := newEnv(t, "")
+	b := env.bus(t, func(o *Options) { o.LeaseTTL = time.Minute })
+	set := b.newLeaseSet(t.Context(), "llm_o", 1)
+	first, err := set.acquire(t.Context(), PriorityClassify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prios := []int{PriorityUnauthClassify, PriorityClassify, PriorityClassify, PriorityChat, PriorityChatAction}
+	order := make(chan int, len(prios))
+	for i, p := range prios {
+		go func() {
+			l, err := set.acquire(t.Context(), p)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- i
+			time.Sleep(time.Millisecond)
+			l.release()
+		}()
+		// Queue them one by one, so arrival order is known.
+		waitFor(t, func() bool {
+			set.mu.Lock()
+			defer set.mu.Unlock()
+			return len(set.waiters) == i+1
+		})
+	}
+	first.release()
+	want := []int{3, 4, 1, 2, 0} // chat, chat action, classify ×2 in arrival order, unauthenticated
+	for k, w := range want {
+		select {
+		case got := <-order:
+			if got != w {
+				t.Fatalf("hand-over %d went to waiter %d (priority %d), want %d (priority %d)", k, got, prios[got], w, prios[w])
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("hand-over %d never came", k)
+		}
+	}
+}
+
+// With every regular slot busy with background work, a priority-1 task is
+// fetched by the express slot and gets the next lease, ahead of the background
+// task already waiting for it.
+func TestExpressSlotTakesUrgentTask(t *testing.T) {
+	env := newEnv(t, "")
+	metrics := NewMetrics(prometheus.NewRegistry())
+	b := env.bus(t, func(o *Options) { o.Metrics = metrics })
+	waiting := metrics.waiting.WithLabelValues("llm_e")
+	var mu sync.Mutex
+	var order []string
+	started := make(chan struct{}, 10)
+	done := make(chan struct{}, 10)
+	proceed := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_ = b.ServeBounded(ctx, "llm_e", 2, 1, func(ctx context.Context, t *Task) (any, error) {
+			started <- struct{}{}
+			release, err := AcquireLease(ctx)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			order = append(order, t.Type)
+			first := len(order) == 1
+			mu.Unlock()
+			if first {
+				<-proceed // the first holder keeps the only lease until the urgent task waits for it
+			}
+			release()
+			done <- struct{}{}
+			return nil, nil
+		})
+	}()
+	mustPublish(t, b, Spec{Type: "bg1", Lane: "llm_e", Priority: PriorityClassify})
+	mustPublish(t, b, Spec{Type: "bg2", Lane: "llm_e", Priority: PriorityClassify})
+	mustPublish(t, b, Spec{Type: "bg3", Lane: "llm_e", Priority: PriorityClassify})
+	<-started
+	<-started // both regular slots hold background tasks: one holds the lease, one waits
+	mustPublish(t, b, Spec{Type: "urgent", Lane: "llm_e", Priority: PriorityChat})
+	select {
+	case <-started: // only the express slot can have fetched it
+	case <-time.After(5 * time.Second):
+		t.Fatal("the urgent task was not fetched while the regular slots were busy")
+	}
+	// The other background task and the urgent one wait for the lease.
+	waitFor(t, func() bool { return testutil.ToFloat64(waiting) == 2 }, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("waiting %v, lease order %v", testutil.ToFloat64(waiting), order)
+	})
+	close(proceed)
+	for i := 0; i < 4; i++ {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 4 tasks done", i)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 4 || order[1] != "urgent" {
+		t.Fatalf("lease order %v: the urgent task should have had the second lease", order)
+	}
+}
+
+// waitFor polls cond (a test-side condition on internal state) until it holds.
+func waitFor(t *testing.T, cond func() bool, state ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for _, f := range state {
+				t.Log(f())
+			}
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

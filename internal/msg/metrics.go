@@ -18,6 +18,7 @@ type Metrics struct {
 	retried   *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
+	waiting   *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -46,8 +47,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "steward_tasks_in_flight", Help: "Handlers running in this process, by lane.",
 		}, []string{"lane"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "steward_lane_lease_waiters",
+			Help: "Tasks of this process prepared and waiting for a lease of a bounded (LLM) lane, by lane.",
+		}, []string{"lane"}),
 	}
-	reg.MustRegister(m.published, m.skipped, m.done, m.failed, m.retried, m.duration, m.inFlight)
+	reg.MustRegister(m.published, m.skipped, m.done, m.failed, m.retried, m.duration, m.inFlight, m.waiting)
 	return m
 }
 
@@ -72,6 +77,12 @@ func (m *Metrics) onMalformed() {
 func (m *Metrics) onStart(lane string) {
 	if m != nil {
 		m.inFlight.WithLabelValues(lane).Inc()
+	}
+}
+
+func (m *Metrics) onLeaseWait(lane string, delta float64) {
+	if m != nil {
+		m.waiting.WithLabelValues(lane).Add(delta)
 	}
 }
 

@@ -29,9 +29,16 @@ func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) erro
 	return b.ServeBounded(ctx, lane, slots, 0, h)
 }
 
-// ServeBounded is Serve with a global limit: at most limit handlers of this lane
-// run at once across every process serving it (0 = no global limit). See the
+// ServeBounded is Serve with a global limit: at most limit leases of this lane
+// are held at once across every process serving it (0 = no global limit), and
+// handlers take one with [AcquireLease] around each bounded call. See the
 // "Global lane bound" comment in lease.go.
+//
+// A bounded lane also gets one express slot on top of slots: it takes only
+// tasks a person waits for (priority PriorityChatAction or better), so such a
+// task is fetched and prepared at once even when every other slot holds
+// background work, and it then gets the next lease given back in this process
+// (leases go to waiters in priority order).
 func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h Handler) error {
 	if limit < 0 {
 		return fmt.Errorf("serve lane %s: limit must not be negative", lane)
@@ -71,7 +78,7 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 
 	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, hints: hints, handlerCtx: handlerCtx}
 	if limit > 0 {
-		w.leases = b.newLeaseSet(lane, limit)
+		w.leases = b.newLeaseSet(ctx, lane, limit)
 	}
 	// Tasks can become ready without a publish this process sees: a retry delay set
 	// by another process, a redelivery after another worker crashed. Forget the
@@ -93,7 +100,14 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.slot(ctx)
+			w.slot(ctx, MaxPriority)
+		}()
+	}
+	if limit > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.slot(ctx, PriorityChatAction)
 		}()
 	}
 	<-ctx.Done()
@@ -170,49 +184,19 @@ type laneWorker struct {
 	handlerCtx context.Context
 }
 
-func (w *laneWorker) slot(ctx context.Context) {
+// slot fetches and runs one task at a time, of priority maxPrio or better.
+func (w *laneWorker) slot(ctx context.Context, maxPrio int) {
 	idle := time.NewTimer(w.bus.o.IdleWait)
 	defer idle.Stop()
-	var held *lease
-	defer func() {
-		if held != nil {
-			held.release()
-		}
-	}()
 	for ctx.Err() == nil {
 		wake := w.bell.channel()
-		if w.leases != nil && held == nil {
-			l, err := w.leases.acquire(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					w.bus.log.Warn("lane lease", "lane", w.lane, "err", err)
-					time.Sleep(time.Second)
-				}
-				continue
-			}
-			held = l
-		}
-		m, err := w.next(ctx)
+		m, err := w.next(ctx, maxPrio)
 		if err != nil && ctx.Err() == nil {
 			w.bus.log.Warn("fetch failed", "lane", w.lane, "err", err)
 		}
 		if m != nil {
-			var release func()
-			var released atomic.Bool
-			if held != nil {
-				l := held
-				var once sync.Once
-				release = func() { once.Do(func() { l.release(); released.Store(true) }) }
-			}
-			w.run(m, release)
-			if released.Load() {
-				held = nil
-			}
-			continue // keep the lease while there is work (unless the handler gave it back)
-		}
-		if held != nil {
-			held.release()
-			held = nil
+			w.run(m)
+			continue
 		}
 		if !idle.Stop() {
 			select {
@@ -234,10 +218,11 @@ func (w *laneWorker) slot(ctx context.Context) {
 	}
 }
 
-// next fetches one message, highest priority first; nil when every priority is empty.
-func (w *laneWorker) next(ctx context.Context) (jetstream.Msg, error) {
+// next fetches one message of priority maxPrio or better, highest priority
+// first; nil when every such priority is empty.
+func (w *laneWorker) next(ctx context.Context, maxPrio int) (jetstream.Msg, error) {
 	var firstErr error
-	for p := MinPriority; p <= MaxPriority; p++ {
+	for p := MinPriority; p <= maxPrio; p++ {
 		if ctx.Err() != nil {
 			return nil, nil
 		}
@@ -268,12 +253,9 @@ func (w *laneWorker) next(ctx context.Context) (jetstream.Msg, error) {
 
 // run handles one delivered message end to end: status, heartbeat, handler,
 // outcome (done, retry, failed) and ack.
-func (w *laneWorker) run(m jetstream.Msg, releaseLease func()) {
+func (w *laneWorker) run(m jetstream.Msg) {
 	b := w.bus
 	ctx := w.handlerCtx
-	if releaseLease != nil {
-		ctx = context.WithValue(ctx, leaseKey{}, releaseLease)
-	}
 	meta, err := m.Metadata()
 	attempt := 1
 	if err == nil {
@@ -303,6 +285,11 @@ func (w *laneWorker) run(m jetstream.Msg, releaseLease func()) {
 		b.log.Debug("could not record task start", "task", rec.ID, "err", err)
 	}
 
+	var tl *taskLease
+	if w.leases != nil {
+		tl = &taskLease{set: w.leases, priority: rec.Priority}
+		ctx = context.WithValue(ctx, leaseKey{}, tl)
+	}
 	task := &Task{ID: rec.ID, Type: rec.Type, Priority: rec.Priority, Lane: rec.Lane, CreatedAt: rec.CreatedAt,
 		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempt: attempt, MaxAttempts: b.o.MaxAttempts}
 
@@ -322,6 +309,9 @@ func (w *laneWorker) run(m jetstream.Msg, releaseLease func()) {
 	b.o.Metrics.onStart(w.lane)
 	start := time.Now()
 	result, herr := w.call(ctx, task)
+	if tl != nil {
+		tl.releaseHeld() // a lease the handler did not give back
+	}
 	close(stopBeat)
 	elapsed := time.Since(start)
 

@@ -52,7 +52,7 @@ func (s *Service) current() *derived {
 	}
 	d := &derived{cfg: cfg, byKey: map[string]*action{}}
 	if cfg != nil {
-		d.llms, d.llmErr = llm.NewRegistry(cfg.LLMs, llm.WithLogger(s.o.Logger))
+		d.llms, d.llmErr = llm.NewRegistry(cfg.LLMs, llm.WithLogger(s.o.Logger), llm.RequireGate())
 	} else {
 		d.llmErr = fmt.Errorf("no config")
 	}

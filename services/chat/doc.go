@@ -61,9 +61,9 @@
 // # The chat.message worker
 //
 // The handler makes one LLM call with the frozen messages, through the
-// profile's client, and gives the lane's lease back right after it returns
-// (msg.ReleaseLease), so the next LLM task starts while this one stores its
-// reply. When chat actions exist it asks for structured output {reply,
+// profile's client; the request holds the lane's lease only while it is in
+// flight (the lane's llm.Gate), so the next LLM task starts while this one
+// stores its reply. When chat actions exist it asks for structured output {reply,
 // proposal?}; a reply that is a JSON object with a string "reply" is
 // structured, anything else (invalid JSON, no reply, no actions) is shown as
 // plain text — no retry, as in the reference. A proposal becomes a card only

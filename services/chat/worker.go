@@ -72,10 +72,9 @@ func (s *Service) handleMessage(ctx context.Context, t *msg.Task) (any, error) {
 	if len(d.actions) > 0 && sc.err == nil {
 		schema = sc.wire
 	}
+	// The lane's lease is held only while the request is in flight (llm.Gate):
+	// the next LLM task starts while this one stores its reply.
 	comp, err := client.Complete(ctx, p.Messages, schema)
-	// No more LLM requests from this task: the next one may start while this one
-	// stores its reply.
-	msg.ReleaseLease(ctx)
 	if err != nil {
 		if llm.IsPermanent(err) {
 			err = msg.Permanent(err)

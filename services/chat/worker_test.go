@@ -224,7 +224,6 @@ func backlogHarness(t testing.TB, call time.Duration, n int) *harness {
 			}
 			c, _ := reg.Client("default")
 			_, err = c.Complete(ctx, []llm.Message{{Role: llm.RoleUser, Content: "classify"}}, nil)
-			msg.ReleaseLease(ctx)
 			return nil, err
 		})
 	}})

@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/testkit/llmfake"
 	"github.com/stewardhq/steward/services/chat"
+	"github.com/stewardhq/steward/services/pipeline"
 )
 
 // chatEnv is a gateway with the real chat service over a real listener: an
@@ -124,20 +125,22 @@ func startChatEnv(t *testing.T, o chatEnvOptions) *chatEnv {
 	svc.Register(router)
 
 	workCtx, stopWork := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	for _, lane := range []string{msg.LLMLane("default"), msg.LaneIO} {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			if err := bus.Serve(workCtx, lane, 1, router.Dispatch); err != nil {
-				t.Errorf("serve %s: %v", lane, err)
-			}
-		}()
+	done := make(chan struct{}, 1)
+	work, err := pipeline.New(pipeline.Options{Bus: bus, Router: router, Logger: logger,
+		Lanes: []pipeline.Lane{{Name: msg.LLMLane("default"), Slots: 1, GlobalLimit: 1}, {Name: msg.LaneIO, Slots: 1}}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := work.Run(workCtx); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
 
 	h := New(Options{Config: current, Registry: builtin.Registry(), Bus: bus, Logger: logger, Chat: svc})
 	url := serveForTest(t, h, config.NewSecret(o.token, ""), logger, func() {
 		stopWork()
-		<-done
 		<-done
 	})
 	return &chatEnv{url: url, handler: h, token: o.token, svc: svc, llm: llm, logs: logs}

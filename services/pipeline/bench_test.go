@@ -15,7 +15,7 @@ import (
 // latency and concurrency 2. The ideal is 1000 × 50 ms / 2 = 25 s; it reports the
 // total time, the LLM busy fraction (ideal / actual), the most concurrent
 // requests the LLM saw, and how long a priority-1 task published mid-backlog on
-// the same lane waited to start.
+// the same lane waited until it could send its LLM request.
 func BenchmarkClassifyBacklog(b *testing.B) {
 	const n = 1000
 	const latency = 50 * time.Millisecond
@@ -27,8 +27,15 @@ func BenchmarkClassifyBacklog(b *testing.B) {
 		reached200 := make(chan struct{})
 		allDone := make(chan struct{})
 		extra := func(r *msg.Router) {
+			// The urgent task "starts" when it may send its LLM request: when it
+			// holds one of the lane's leases.
 			r.Handle("bench.chat", func(ctx context.Context, t *msg.Task) (any, error) {
+				release, err := msg.AcquireLease(ctx)
+				if err != nil {
+					return nil, err
+				}
 				urgentStarted <- time.Now()
+				release()
 				return nil, nil
 			})
 			// Count finished classifications without polling anything.

@@ -50,10 +50,9 @@ func (e *Engine) classify(ctx context.Context, t *msg.Task) (any, error) {
 			return nil, msg.Permanent(err)
 		}
 		conv := llm.NewConversation(client, classifySystemPrompt)
+		// Each request holds the lane's lease only while it is in flight (the
+		// lane's llm.Gate): the next task uses the LLM while this one stores.
 		answer, err := conv.SendStructured(ctx, renderClassifyPrompt(r.item, cs, llm.NewSalt()), schema)
-		// No more LLM requests from this task: let the next one use the LLM while
-		// this one stores its result.
-		msg.ReleaseLease(ctx)
 		if err != nil {
 			if llm.IsPermanent(err) {
 				return nil, msg.Permanent(err)

@@ -108,7 +108,8 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	o.LLMOptions = append([]llm.Option{llm.WithLogger(o.Logger)}, o.LLMOptions...)
+	// Every LLM request must run on its profile's lane, whose gate bounds it.
+	o.LLMOptions = append([]llm.Option{llm.WithLogger(o.Logger), llm.RequireGate()}, o.LLMOptions...)
 	e := &Engine{o: o, impls: map[string]platform.Integration{}}
 	for _, in := range o.Integrations {
 		e.impls[in.Manifest().Type] = in

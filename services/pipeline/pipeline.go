@@ -15,6 +15,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/stewardhq/steward/internal/llm"
 	"github.com/stewardhq/steward/internal/msg"
 )
 
@@ -28,9 +29,11 @@ const (
 type Lane struct {
 	Name  string
 	Slots int
-	// GlobalLimit bounds the handlers running on this lane across every process
-	// (0 = none). LLM lanes set it to the profile's concurrency, so the backend
-	// never sees more requests than configured however many machines serve it.
+	// GlobalLimit bounds the LLM requests in flight from this lane across every
+	// process (0 = none). LLM lanes set it to the profile's concurrency, so the
+	// backend never sees more requests than configured however many machines
+	// serve it. Handlers on such a lane get an llm.Gate in their context: each
+	// request takes one of the lane's leases (msg.AcquireLease) while in flight.
 	GlobalLimit int
 }
 
@@ -66,10 +69,11 @@ func New(o Options) (*Service, error) {
 
 // Lanes returns the usual lane set: io, script, and llm_<profile> bounded by the
 // profile's concurrency across every process (the most requests in flight to
-// that LLM). An LLM lane has twice as many local slots as its bound: handlers give
-// their lease back as soon as their LLM call is over (msg.ReleaseLease), so one
-// task stores its result while the next one already talks to the LLM and the LLM
-// never idles between calls.
+// that LLM). An LLM lane has twice as many local slots as its bound (plus the
+// express slot msg.ServeBounded adds for urgent tasks): a request holds its
+// lease only while in flight, so while N tasks talk to the LLM, N more have
+// loaded their item and rendered their prompt and wait for a lease, and the
+// LLM never idles between calls.
 func Lanes(llmConcurrency map[string]int) []Lane {
 	lanes := []Lane{{Name: msg.LaneIO, Slots: DefaultIOSlots}, {Name: msg.LaneScript, Slots: DefaultScriptSlots}}
 	names := make([]string, 0, len(llmConcurrency))
@@ -97,7 +101,11 @@ func (s *Service) Run(ctx context.Context) error {
 		go func(l Lane) {
 			defer wg.Done()
 			s.o.Logger.Info("serving lane", "lane", l.Name, "slots", l.Slots, "global_limit", l.GlobalLimit)
-			if err := s.o.Bus.ServeBounded(ctx, l.Name, l.Slots, l.GlobalLimit, s.o.Router.Dispatch); err != nil {
+			h := s.o.Router.Dispatch
+			if l.GlobalLimit > 0 {
+				h = Gated(l.Name, h)
+			}
+			if err := s.o.Bus.ServeBounded(ctx, l.Name, l.Slots, l.GlobalLimit, h); err != nil {
 				errs <- fmt.Errorf("lane %s: %w", l.Name, err)
 			}
 		}(l)
@@ -108,4 +116,22 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// Gated wraps the handler of bounded lane lane (an llm_<profile> lane served
+// with a global limit) so that every LLM request its tasks make passes the
+// lane's lease: the request waits for one of the lane's global slots (in task
+// priority order), holds it while in flight, and gives it back when the answer
+// is in. A request for another profile than the lane's is refused: that
+// profile's bound would not count it.
+func Gated(lane string, h msg.Handler) msg.Handler {
+	gate := func(ctx context.Context, profile string) (func(), error) {
+		if want := msg.LLMLane(profile); want != lane {
+			return nil, fmt.Errorf("LLM profile %q is served by lane %s, not %s: its concurrency bound would not count this request", profile, want, lane)
+		}
+		return msg.AcquireLease(ctx)
+	}
+	return func(ctx context.Context, t *msg.Task) (any, error) {
+		return h(llm.WithGate(ctx, gate), t)
+	}
 }

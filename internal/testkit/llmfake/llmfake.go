@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -123,8 +124,9 @@ func (s *Server) Pending() int {
 	return len(s.script)
 }
 
-// SetLatency delays every answer by d (on top of a reply's own Delay); the
-// wait ends early when the client goes away.
+// SetLatency makes every answer leave d after its request arrived (plus a
+// reply's own Delay), to within microseconds; the wait ends early when the
+// client goes away.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,6 +209,7 @@ const maxRequestBytes = 32 << 20
 
 // serve handles every request: record, check, pick a reply, wait, answer.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	arrival := time.Now()
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
 	req := decodeRequest(r, raw)
 
@@ -252,7 +255,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	resp := s.next(req)
-	if !s.wait(r.Context(), latency+resp.Delay) {
+	if !s.wait(r.Context(), arrival.Add(latency+resp.Delay)) {
 		return
 	}
 	if resp.Hang {
@@ -295,21 +298,37 @@ func (s *Server) next(req Request) Response {
 	return f(req)
 }
 
-// wait sleeps d; false when the client left or the server is closing first.
-func (s *Server) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
+// wait returns at deadline; false when the client left or the server is
+// closing first.
+//
+// Go timers fire up to ~1 ms late (the runtime sleeps in whole milliseconds),
+// which would make a 50 ms backend a 50.5 ms one on average. A model computes
+// until it is done, so the stand-in sleeps until 1 ms before the deadline and
+// yields the processor in a loop for the rest: its latency is the latency
+// configured, to within microseconds.
+func (s *Server) wait(ctx context.Context, deadline time.Time) bool {
+	if d := time.Until(deadline) - precision; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		case <-s.closing:
+			return false
+		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.closing:
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return false
+		}
+		runtime.Gosched()
 	}
-	return false
+	return true
 }
+
+// precision is how long before a deadline wait stops sleeping and yields.
+const precision = time.Millisecond
 
 // completion builds the chat.completion answer.
 func completion(req Request, resp Response) map[string]any {
