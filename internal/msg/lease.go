@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,16 @@ const BucketLeases = "leases"
 // lane is deleted, and expired leases (no delete event) are found by a re-check
 // every TTL/3. Across processes the bucket decides: whoever creates the freed
 // key first gets it.
+//
+// Local hand-over alone would starve another process: under a backlog this
+// process always has a waiter, so its leases would never reach the bucket. A
+// process whose best waiter is urgent (priority PriorityChatAction or better:
+// a person waits) therefore announces it in the key "L.want.<holder>" (renewed
+// every TTL/3, deleted when it stops waiting). A holder whose best local
+// waiter is less urgent than a fresh announcement gives its lease to the bucket
+// instead, and its own waiters leave the freed key alone, so the urgent task of
+// the other process gets the next lease. Background priorities are never
+// announced, so a backlog costs no KV writes.
 
 // leaseSet is the lease state of one bounded lane in this process.
 type leaseSet struct {
@@ -58,6 +69,16 @@ type leaseSet struct {
 	seq     uint64
 	held    int           // leases of the bucket held by this process
 	freed   chan struct{} // closed and replaced when a lease of the lane is deleted
+	remote  map[string]remoteWant
+
+	annMu     sync.Mutex // serialises announcements; guards announced
+	announced int        // the urgent priority announced in the bucket (0 = none)
+}
+
+// remoteWant is another process's announced urgent waiter.
+type remoteWant struct {
+	priority int
+	at       time.Time
 }
 
 // leaseWaiter is a task waiting for a lease.
@@ -80,19 +101,43 @@ type lease struct {
 // newLeaseSet makes the lease set of lane and starts its watcher, which runs
 // until ctx ends.
 func (b *Bus) newLeaseSet(ctx context.Context, lane string, limit int) *leaseSet {
-	s := &leaseSet{bus: b, lane: lane, limit: limit, holder: randomHex(8), freed: make(chan struct{})}
+	s := &leaseSet{bus: b, lane: lane, limit: limit, holder: randomHex(8), freed: make(chan struct{}),
+		remote: map[string]remoteWant{}}
 	go s.watch(ctx)
 	return s
 }
 
 // watch closes s.freed whenever a lease of the lane is deleted or purged, and
-// when the watch itself breaks (so waiters look again), until ctx ends.
+// when the watch itself breaks (so waiters look again), and keeps the other
+// processes' announcements, until ctx ends.
 func (s *leaseSet) watch(ctx context.Context) {
+	wantPrefix := s.lane + ".want."
 	for ctx.Err() == nil {
-		w, err := s.bus.leases.Watch(ctx, s.lane+".*", jetstream.UpdatesOnly())
+		w, err := s.bus.leases.Watch(ctx, s.lane+".>")
 		if err == nil {
 			for e := range w.Updates() {
-				if e != nil && (e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge) {
+				if e == nil {
+					continue // the end of the initial values
+				}
+				gone := e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge
+				if holder, ok := strings.CutPrefix(e.Key(), wantPrefix); ok {
+					if holder != s.holder {
+						p, perr := strconv.Atoi(string(e.Value()))
+						s.mu.Lock()
+						_, had := s.remote[holder]
+						if gone || perr != nil {
+							delete(s.remote, holder)
+						} else {
+							s.remote[holder] = remoteWant{priority: p, at: time.Now()}
+						}
+						s.mu.Unlock()
+						if had && gone {
+							s.ringFreed() // waiters that yielded to it look again
+						}
+					}
+					continue
+				}
+				if gone {
 					s.ringFreed()
 				}
 			}
@@ -111,6 +156,66 @@ func (s *leaseSet) ringFreed() {
 	close(s.freed)
 	s.freed = make(chan struct{})
 	s.mu.Unlock()
+}
+
+// bestRemoteLocked is the most urgent fresh announcement of another process
+// (MaxPriority+1 when there is none). s.mu is held.
+func (s *leaseSet) bestRemoteLocked() int {
+	best := MaxPriority + 1
+	now := time.Now()
+	for holder, w := range s.remote {
+		if now.Sub(w.at) > s.bus.o.LeaseTTL {
+			delete(s.remote, holder) // its process stopped renewing it
+			continue
+		}
+		best = min(best, w.priority)
+	}
+	return best
+}
+
+// bestLocalLocked is the index of the most urgent local waiter, first come
+// first served within a priority; -1 when nobody waits. s.mu is held.
+func (s *leaseSet) bestLocalLocked() int {
+	if len(s.waiters) == 0 {
+		return -1
+	}
+	best := 0
+	for i, w := range s.waiters[1:] {
+		if w.priority < s.waiters[best].priority {
+			best = i + 1
+		}
+	}
+	return best
+}
+
+// announce puts, renews (refresh) or deletes this process's announcement so
+// that it names the most urgent local waiter when that one is urgent.
+func (s *leaseSet) announce(refresh bool) {
+	s.annMu.Lock()
+	defer s.annMu.Unlock()
+	s.mu.Lock()
+	want := 0
+	if i := s.bestLocalLocked(); i >= 0 && s.waiters[i].priority <= PriorityChatAction {
+		want = s.waiters[i].priority
+	}
+	s.mu.Unlock()
+	if want == s.announced && !(refresh && want != 0) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	key := s.lane + ".want." + s.holder
+	var err error
+	if want == 0 {
+		err = s.bus.leases.Delete(ctx, key)
+	} else {
+		_, err = s.bus.leases.Put(ctx, key, []byte(strconv.Itoa(want)))
+	}
+	if err != nil {
+		s.bus.log.Debug("lease announcement", "key", key, "err", err)
+		return
+	}
+	s.announced = want
 }
 
 // tryCreate takes a free slot in the bucket, if there is one.
@@ -138,8 +243,9 @@ func (s *leaseSet) tryCreate(ctx context.Context) (*lease, error) {
 func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 	s.mu.Lock()
 	full := s.held >= s.limit
+	yield := s.bestRemoteLocked() < priority
 	s.mu.Unlock()
-	if !full {
+	if !full && !yield {
 		// Some slot may be free in the bucket (this process does not hold them all).
 		if l, err := s.tryCreate(ctx); l != nil || err != nil {
 			return l, err
@@ -152,6 +258,12 @@ func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 	s.waiters = append(s.waiters, me)
 	s.mu.Unlock()
 	s.bus.o.Metrics.onLeaseWait(s.lane, 1)
+	if priority <= PriorityChatAction {
+		s.announce(false)
+		// Withdrawn (or lowered) once this one stops waiting; off the path of the
+		// request it is about to send.
+		defer func() { go s.announce(false) }()
+	}
 	// leave stops waiting; it returns a lease handed over meanwhile, if any.
 	leave := func() *lease {
 		s.mu.Lock()
@@ -177,8 +289,10 @@ func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 		s.mu.Lock()
 		freed := s.freed
 		full := s.held >= s.limit
+		// A freed key is meant for a more urgent task of another process.
+		yield := s.bestRemoteLocked() < priority
 		s.mu.Unlock()
-		if !full {
+		if !full && !yield {
 			l, err := s.tryCreate(ctx)
 			if l != nil || err != nil {
 				if other := leave(); other != nil {
@@ -198,6 +312,9 @@ func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 			return nil, ctx.Err()
 		case <-recheck.C:
 			recheck.Reset(s.bus.o.LeaseTTL / 3)
+			if priority <= PriorityChatAction {
+				s.announce(true)
+			}
 		case <-freed:
 		}
 	}
@@ -232,18 +349,14 @@ func (l *lease) keepAlive() {
 	}
 }
 
-// release gives the slot back: to the best local waiter (the lease stays held),
-// else to the bucket (only if it is still ours).
+// release gives the slot back: to the best local waiter (the lease stays held)
+// unless another process announced a more urgent one, else to the bucket (only
+// if it is still ours).
 func (l *lease) release() {
 	s := l.set
 	s.mu.Lock()
-	if len(s.waiters) > 0 {
-		best := 0
-		for i, w := range s.waiters[1:] {
-			if w.priority < s.waiters[best].priority {
-				best = i + 1
-			}
-		}
+	// A more urgent task of another process gets the lease through the bucket.
+	if best := s.bestLocalLocked(); best >= 0 && s.waiters[best].priority <= s.bestRemoteLocked() {
 		w := s.waiters[best]
 		s.waiters = append(s.waiters[:best], s.waiters[best+1:]...)
 		w.ch <- l // buffered; the waiter owns it now

@@ -395,3 +395,76 @@ func waitFor(t *testing.T, cond func() bool, state ...func() string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// backlog keeps n goroutines taking and returning set's single lease at
+// priority 6 (hold each for hold) until ctx ends, counting the acquisitions.
+func backlog(ctx context.Context, set *leaseSet, n int, hold time.Duration, count *atomic.Int64) {
+	for i := 0; i < n; i++ {
+		go func() {
+			for ctx.Err() == nil {
+				l, err := set.acquire(ctx, PriorityClassify)
+				if err != nil {
+					return
+				}
+				count.Add(1)
+				time.Sleep(hold)
+				l.release()
+			}
+		}()
+	}
+}
+
+// A process with a background backlog always has a local waiter, yet an
+// urgent task of another process serving the same lane gets the next lease.
+func TestUrgentWaiterOfAnotherProcess(t *testing.T) {
+	env := newEnv(t, "")
+	a := env.bus(t, nil).newLeaseSet(t.Context(), "llm_c", 1)
+	b := env.bus(t, nil).newLeaseSet(t.Context(), "llm_c", 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var byA atomic.Int64
+	backlog(ctx, a, 3, 20*time.Millisecond, &byA)
+	waitFor(t, func() bool { return byA.Load() >= 5 })
+
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	before := byA.Load()
+	l, err := b.acquire(wctx, PriorityChat)
+	if err != nil {
+		t.Fatalf("the urgent task of process B never got a lease (process A took %d meanwhile): %v", byA.Load()-before, err)
+	}
+	// A's holder at the time, and at most one hand-over that raced with the
+	// announcement reaching A.
+	if n := byA.Load() - before; n > 2 {
+		t.Fatalf("process A took %d leases while B's urgent task waited", n)
+	}
+	l.release()
+	// B's announcement is withdrawn: A's backlog goes on.
+	after := byA.Load()
+	waitFor(t, func() bool { return byA.Load() >= after+5 })
+}
+
+// An announcement whose process died (no renewal) stops holding the lane back
+// after the lease TTL.
+func TestStaleAnnouncementExpires(t *testing.T) {
+	env := newEnv(t, "")
+	ttl := 600 * time.Millisecond
+	bus := env.bus(t, func(o *Options) { o.LeaseTTL = ttl })
+	a := bus.newLeaseSet(t.Context(), "llm_s", 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var byA atomic.Int64
+	backlog(ctx, a, 2, 5*time.Millisecond, &byA)
+	waitFor(t, func() bool { return byA.Load() >= 5 })
+	// A "crashed" process's urgent announcement, never renewed or withdrawn.
+	if _, err := bus.leases.Put(ctx, "llm_s.want.deadbeefdeadbeef", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.remote) == 1
+	})
+	after := byA.Load()
+	waitFor(t, func() bool { return byA.Load() >= after+20 })
+}
