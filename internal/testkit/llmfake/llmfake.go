@@ -43,6 +43,7 @@ type Server struct {
 	requests    []Request
 	inFlight    int
 	maxInFlight int
+	busy        time.Duration // summed time from arrival to answer, over all requests
 	seq         int
 	arrived     chan struct{} // closed and replaced on every arrival
 
@@ -175,6 +176,15 @@ func (s *Server) MaxConcurrent() int {
 	return s.maxInFlight
 }
 
+// Busy is the summed time requests spent in the server, from arrival to
+// answer: with concurrency c over a wall time w, Busy/(c·w) is how busy the
+// backend was.
+func (s *Server) Busy() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy
+}
+
 // Reset forgets recorded requests, the concurrency high-water mark (down to
 // what is in flight now) and any scripted replies left. The reply function,
 // latency and token stay.
@@ -184,6 +194,7 @@ func (s *Server) Reset() {
 	s.requests = nil
 	s.script = nil
 	s.maxInFlight = s.inFlight
+	s.busy = 0
 }
 
 // WaitRequests blocks until at least n requests have arrived in total, or ctx
@@ -226,6 +237,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		s.inFlight--
+		s.busy += time.Since(arrival)
 		s.mu.Unlock()
 	}()
 

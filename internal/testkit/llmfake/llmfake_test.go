@@ -231,8 +231,13 @@ func TestLatencyConcurrencyAndWait(t *testing.T) {
 	if s.MaxConcurrent() != 4 || s.InFlight() != 0 {
 		t.Errorf("max %d, in flight %d", s.MaxConcurrent(), s.InFlight())
 	}
+	// Each answer left no earlier than 150 ms after its request arrived (a lower
+	// bound: the latency is exact, the machine may only add to it).
+	if busy := s.Busy(); busy < 4*150*time.Millisecond {
+		t.Errorf("busy %v for 4 requests of 150 ms", busy)
+	}
 	s.Reset()
-	if s.MaxConcurrent() != 0 || len(s.Requests()) != 0 {
+	if s.MaxConcurrent() != 0 || len(s.Requests()) != 0 || s.Busy() != 0 {
 		t.Error("Reset kept state")
 	}
 	short, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
