@@ -132,13 +132,18 @@ func TestRunAllServicesRecordsOutcome(t *testing.T) {
 	if status["status"] != "failed" || status["error"] != "Unknown task type: github.issues.check" {
 		t.Fatalf("%v", status)
 	}
+	// The counters move right after the outcome is recorded: read until they did.
 	var metrics string
-	{
+	for end := time.Now().Add(5 * time.Second); ; {
 		resp, err := httpGet(p.gateway + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
 		metrics = resp
+		if strings.Contains(metrics, `steward_tasks_failed_total{type="github.issues.check"} 1`) || time.Now().After(end) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, want := range []string{`steward_tasks_published_total{type="github.issues.check"} 1`, `steward_tasks_failed_total{type="github.issues.check"} 1`, `steward_queue_depth{lane="io",priority="5"} 0`} {
 		if !strings.Contains(metrics, want) {
