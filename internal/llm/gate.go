@@ -25,7 +25,9 @@ func WithGate(ctx context.Context, g Gate) context.Context {
 }
 
 // ErrUngated is wrapped by the Permanent error of a request made without a
-// gate by a client that requires one (see [RequireGate]).
+// gate by a client that requires one (see [RequireGate]). A Gate that refuses a
+// request for good (e.g. it is for another profile's lane) wraps it too; any
+// other Gate error is Transient.
 var ErrUngated = errors.New("LLM request outside an LLM lane")
 
 // RequireGate makes the client refuse requests whose context carries no
@@ -50,7 +52,13 @@ func (c *Client) enter(ctx context.Context) (release func(), err *Error) {
 			return nil, &Error{Kind: Transient, Profile: c.profile, Err: ctx.Err(),
 				msg: "request abandoned while waiting for a free slot: " + ctx.Err().Error()}
 		}
-		return nil, &Error{Kind: Permanent, Profile: c.profile, Err: gerr, msg: "cannot take a slot: " + gerr.Error()}
+		// A gate that refuses the request (a wiring bug) is permanent; one that
+		// could not admit it now (its lane is stopping) is not.
+		kind := Transient
+		if errors.Is(gerr, ErrUngated) {
+			kind = Permanent
+		}
+		return nil, &Error{Kind: kind, Profile: c.profile, Err: gerr, msg: "cannot take a slot: " + gerr.Error()}
 	}
 	var once sync.Once
 	return func() { once.Do(leave) }, nil

@@ -3,6 +3,7 @@ package llm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -93,16 +94,24 @@ func TestRequireGate(t *testing.T) {
 	}
 }
 
-// A gate that refuses is a permanent error; a caller that gives up while
-// waiting at the gate gets a transient one. Neither sends anything.
+// A gate that refuses for good (ErrUngated) is a permanent error; one that
+// cannot admit the request now, or a caller that gives up while waiting at the
+// gate, a transient one. None sends anything.
 func TestGateErrors(t *testing.T) {
 	srv := newFake(t)
 	c := newClient(t, profile(srv.URL()))
 	var g gateLog
-	_, err := c.Complete(llm.WithGate(context.Background(), g.gate(errors.New("wrong lane"))),
+	refused := fmt.Errorf("%w: wrong lane", llm.ErrUngated)
+	_, err := c.Complete(llm.WithGate(context.Background(), g.gate(refused)),
 		[]llm.Message{{Role: llm.RoleUser, Content: "hi"}}, nil)
-	if !llm.IsPermanent(err) || err.Error() == "" {
+	if !llm.IsPermanent(err) || !errors.Is(err, llm.ErrUngated) {
 		t.Fatalf("refused: err = %v", err)
+	}
+	notNow := errors.New("the lane is stopping")
+	_, err = c.Complete(llm.WithGate(context.Background(), g.gate(notNow)),
+		[]llm.Message{{Role: llm.RoleUser, Content: "hi"}}, nil)
+	if !llm.IsTransient(err) || !errors.Is(err, notNow) {
+		t.Fatalf("not admitted now: err = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	waiting := func(ctx context.Context, profile string) (func(), error) {

@@ -385,6 +385,7 @@ func (l *lease) release() {
 type taskLease struct {
 	set      *leaseSet
 	priority int
+	stop     context.Context // done when the lane stops serving
 
 	mu   sync.Mutex
 	held *lease
@@ -398,8 +399,17 @@ func (t *taskLease) acquire(ctx context.Context) (func(), error) {
 		return nil, fmt.Errorf("lane %s: the task already holds a lease: give it back before taking another", t.set.lane)
 	}
 	t.mu.Unlock()
-	l, err := t.set.acquire(ctx, t.priority)
+	// Stop waiting when the lane stops: the task has sent nothing yet, so it
+	// can go back to the queue instead of holding up the shutdown.
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	unhook := context.AfterFunc(t.stop, cancel)
+	defer unhook()
+	l, err := t.set.acquire(actx, t.priority)
 	if err != nil {
+		if ctx.Err() == nil && t.stop.Err() != nil {
+			return nil, ErrShuttingDown
+		}
 		return nil, fmt.Errorf("lane %s: waiting for a lease: %w", t.set.lane, err)
 	}
 	t.mu.Lock()
@@ -437,6 +447,13 @@ type leaseKey struct{}
 // ErrNotBounded is returned by [AcquireLease] outside a handler of a bounded
 // lane.
 var ErrNotBounded = errors.New("not running on a bounded lane: no lease to take")
+
+// ErrShuttingDown is returned by [AcquireLease] when the lane stops serving
+// while the task waits for a lease. The task has not made its bounded call, so
+// a handler returning this error (wrapped or not) gives its task back to the
+// queue at once, for another process or the next start: it is not a failure
+// and not retried with backoff.
+var ErrShuttingDown = errors.New("the lane is shutting down: the task goes back to the queue")
 
 // AcquireLease waits until the running task holds one of its lane's global
 // slots (see ServeBounded and the "Global lane bound" comment in lease.go) and

@@ -468,3 +468,74 @@ func TestStaleAnnouncementExpires(t *testing.T) {
 	after := byA.Load()
 	waitFor(t, func() bool { return byA.Load() >= after+20 })
 }
+
+// A task waiting for a lease when its lane stops goes back to the queue at
+// once, without waiting for the holder and without counting as a failure; the
+// holder finishes its call.
+func TestShutdownReleasesLeaseWaiters(t *testing.T) {
+	env := newEnv(t, "")
+	b := env.bus(t, nil)
+	proceed := make(chan struct{})
+	waiterErr := make(chan error, 1)
+	var holderDone atomic.Bool
+	handler := func(ctx context.Context, task *Task) (any, error) {
+		release, err := AcquireLease(ctx)
+		if err != nil {
+			waiterErr <- err
+			return nil, fmt.Errorf("classify: %w", err)
+		}
+		defer release()
+		if task.Type == "holder" {
+			<-proceed
+			holderDone.Store(true)
+		}
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = b.ServeBounded(ctx, "llm_d", 2, 1, handler)
+	}()
+	holder := mustPublish(t, b, Spec{Type: "holder", Lane: "llm_d", Priority: PriorityClassify}).ID
+	waitFor(t, func() bool { st, err := b.Status(ctx, holder); return err == nil && st.Status == StateActive })
+	waiter := mustPublish(t, b, Spec{Type: "waiter", Lane: "llm_d", Priority: PriorityClassify}).ID
+	waitFor(t, func() bool { st, err := b.Status(ctx, waiter); return err == nil && st.Status == StateActive })
+	cancel()
+	select {
+	case err := <-waiterErr:
+		if !errors.Is(err, ErrShuttingDown) {
+			t.Fatalf("waiter: %v, want ErrShuttingDown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting task kept waiting after its lane stopped")
+	}
+	if holderDone.Load() {
+		t.Fatal("the waiter was let go only after the holder finished")
+	}
+	close(proceed)
+	<-served
+	if st, _ := b.Status(context.Background(), holder); st.Status != StateDone {
+		t.Fatalf("holder %s: %s", st.Status, st.Error)
+	}
+	// The waiter is back in the queue, not failed: the next start runs it.
+	if st, _ := b.Status(context.Background(), waiter); st.Status == StateFailed || st.Status == StateDone {
+		t.Fatalf("waiter ended %s (%s), want it queued again", st.Status, st.Error)
+	}
+	ran := make(chan struct{})
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() {
+		_ = b.ServeBounded(ctx2, "llm_d", 2, 1, func(ctx context.Context, task *Task) (any, error) {
+			if task.ID == waiter {
+				close(ran)
+			}
+			return nil, nil
+		})
+	}()
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter was not run again after the restart")
+	}
+}

@@ -76,7 +76,7 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 
-	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, hints: hints, handlerCtx: handlerCtx}
+	w := &laneWorker{bus: b, lane: lane, consumers: consumers, handler: h, bell: bell, hints: hints, handlerCtx: handlerCtx, serveCtx: ctx}
 	if limit > 0 {
 		w.leases = b.newLeaseSet(ctx, lane, limit)
 	}
@@ -182,6 +182,7 @@ type laneWorker struct {
 	handler    Handler
 	bell       *doorbell
 	handlerCtx context.Context
+	serveCtx   context.Context // done when the lane stops fetching
 }
 
 // slot fetches and runs one task at a time, of priority maxPrio or better.
@@ -287,7 +288,7 @@ func (w *laneWorker) run(m jetstream.Msg) {
 
 	var tl *taskLease
 	if w.leases != nil {
-		tl = &taskLease{set: w.leases, priority: rec.Priority}
+		tl = &taskLease{set: w.leases, priority: rec.Priority, stop: w.serveCtx}
 		ctx = context.WithValue(ctx, leaseKey{}, tl)
 	}
 	task := &Task{ID: rec.ID, Type: rec.Type, Priority: rec.Priority, Lane: rec.Lane, CreatedAt: rec.CreatedAt,
@@ -334,6 +335,12 @@ func (w *laneWorker) run(m jetstream.Msg) {
 		}
 	case ctx.Err() != nil:
 		// Shutdown cut the handler short: leave the task for redelivery.
+		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
+		return
+	case errors.Is(herr, ErrShuttingDown):
+		// It waited for a lease when the lane stopped and sent nothing: back to
+		// the queue now, for another process or the next start.
+		_ = m.Nak()
 		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
 		return
 	case IsPermanent(herr) || attempt >= b.o.MaxAttempts:

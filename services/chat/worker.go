@@ -146,7 +146,8 @@ func earlierOutcome(conv string, recs []entry) (any, error) {
 // failMessage returns err for the task layer and, when this failure is final,
 // first appends the one system message that tells the user.
 func (s *Service) failMessage(ctx context.Context, t *msg.Task, conv string, err error) error {
-	chatFinal := t.Type == TaskMessage && ctx.Err() == nil && !msg.IsPermanent(err) && t.Attempt >= chatMaxAttempts
+	chatFinal := t.Type == TaskMessage && ctx.Err() == nil && !errors.Is(err, msg.ErrShuttingDown) &&
+		!msg.IsPermanent(err) && t.Attempt >= chatMaxAttempts
 	if !final(ctx, t, err) && !chatFinal {
 		return err
 	}
@@ -166,13 +167,13 @@ func (s *Service) failMessage(ctx context.Context, t *msg.Task, conv string, err
 const chatMaxAttempts = 2
 
 // final reports whether a handler error ends the task: permanent, or transient
-// on the last attempt — but not when a shutdown cut the handler short (the task
-// is then redelivered).
+// on the last attempt — but not when a shutdown cut the handler short or
+// stopped it waiting for the LLM (the task is then redelivered).
 func final(ctx context.Context, t *msg.Task, err error) bool {
 	if err == nil {
 		return true
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, msg.ErrShuttingDown) {
 		return false
 	}
 	return msg.IsPermanent(err) || t.MaxAttempts <= 0 || t.Attempt >= t.MaxAttempts

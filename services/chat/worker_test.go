@@ -3,6 +3,8 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -296,4 +298,36 @@ func equalJSON(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// Which handler errors end a chat task (and put an error message in the
+// conversation): a shutdown that stopped the task waiting for the LLM never
+// does, even on the last attempt.
+func TestFinalErrors(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	transient := errors.New("backend busy")
+	stopping := fmt.Errorf("llm: %w", msg.ErrShuttingDown)
+	cases := []struct {
+		name    string
+		ctx     context.Context
+		attempt int
+		err     error
+		want    bool
+	}{
+		{"success", context.Background(), 1, nil, true},
+		{"permanent", context.Background(), 1, msg.Permanent(transient), true},
+		{"transient, attempts left", context.Background(), 1, transient, false},
+		{"transient, last attempt", context.Background(), 5, transient, true},
+		{"cut short by shutdown", cancelled, 5, transient, false},
+		{"stopped waiting for the LLM", context.Background(), 5, stopping, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			task := &msg.Task{Type: TaskMessage, Attempt: c.attempt, MaxAttempts: 5}
+			if got := final(c.ctx, task, c.err); got != c.want {
+				t.Fatalf("final = %v, want %v", got, c.want)
+			}
+		})
+	}
 }

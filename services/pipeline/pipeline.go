@@ -127,7 +127,8 @@ func (s *Service) Run(ctx context.Context) error {
 func Gated(lane string, h msg.Handler) msg.Handler {
 	gate := func(ctx context.Context, profile string) (func(), error) {
 		if want := msg.LLMLane(profile); want != lane {
-			return nil, fmt.Errorf("LLM profile %q is served by lane %s, not %s: its concurrency bound would not count this request", profile, want, lane)
+			return nil, fmt.Errorf("%w: LLM profile %q is served by lane %s, not %s: its concurrency bound would not count this request",
+				llm.ErrUngated, profile, want, lane)
 		}
 		return msg.AcquireLease(ctx)
 	}
