@@ -241,12 +241,9 @@ func (s *leaseSet) tryCreate(ctx context.Context) (*lease, error) {
 // acquire blocks until it holds one of the lane's slots or ctx ends. priority
 // orders the local waiters (lower first).
 func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
-	s.mu.Lock()
-	full := s.held >= s.limit
-	yield := s.bestRemoteLocked() < priority
-	s.mu.Unlock()
-	if !full && !yield {
-		// Some slot may be free in the bucket (this process does not hold them all).
+	// Take the "freed" channel, then try: a delete between the two still wakes us.
+	freed, try := s.worthCreating(priority)
+	if try {
 		if l, err := s.tryCreate(ctx); l != nil || err != nil {
 			return l, err
 		}
@@ -285,22 +282,6 @@ func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 	recheck := time.NewTimer(s.bus.o.LeaseTTL / 3)
 	defer recheck.Stop()
 	for {
-		// Take the "freed" channel, then try: a delete between the two still wakes us.
-		s.mu.Lock()
-		freed := s.freed
-		full := s.held >= s.limit
-		// A freed key is meant for a more urgent task of another process.
-		yield := s.bestRemoteLocked() < priority
-		s.mu.Unlock()
-		if !full && !yield {
-			l, err := s.tryCreate(ctx)
-			if l != nil || err != nil {
-				if other := leave(); other != nil {
-					other.release() // handed over meanwhile: pass it on
-				}
-				return l, err
-			}
-		}
 		select {
 		case got := <-me.ch:
 			// release removed us from the waiters when it handed this over.
@@ -317,7 +298,27 @@ func (s *leaseSet) acquire(ctx context.Context, priority int) (*lease, error) {
 			}
 		case <-freed:
 		}
+		freed, try = s.worthCreating(priority)
+		if try {
+			l, err := s.tryCreate(ctx)
+			if l != nil || err != nil {
+				if other := leave(); other != nil {
+					other.release() // handed over meanwhile: pass it on
+				}
+				return l, err
+			}
+		}
 	}
+}
+
+// worthCreating returns the current "freed" channel and whether a waiter of
+// this priority should try to create a lease in the bucket: not when this
+// process holds them all, nor when a more urgent task of another process waits
+// for the next freed one.
+func (s *leaseSet) worthCreating(priority int) (freed <-chan struct{}, try bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.freed, s.held < s.limit && s.bestRemoteLocked() >= priority
 }
 
 // keepAlive renews the lease every TTL/3 until released.
