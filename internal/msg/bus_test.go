@@ -191,6 +191,50 @@ func TestDedupPending(t *testing.T) {
 	}
 }
 
+// A twin that has recorded its outcome but whose ack has not reached the stream
+// yet (or never will: its worker crashed in between) is not pending work: it must
+// not absorb a new identical task. A twin waiting to be retried still does.
+func TestDedupIgnoresFinishedTwin(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t, "")
+	b := env.bus(t, nil)
+	for _, outcome := range []string{StateDone, StateFailed, StatePending} {
+		t.Run(outcome, func(t *testing.T) {
+			spec := Spec{Type: "notes.feed.classify", Payload: map[string]any{"key": outcome}, ApplyPolicy: true}
+			first := mustPublish(t, b, spec)
+			st, err := b.Status(ctx, first.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Status = outcome // what the worker records just before its ack
+			if _, err := b.status.Put(ctx, first.ID, mustJSON(st)); err != nil {
+				t.Fatal(err)
+			}
+			again := mustPublish(t, b, spec)
+			if outcome == StatePending {
+				if again.Skipped != SkipDuplicate {
+					t.Fatalf("pending twin did not absorb the duplicate: %+v", again)
+				}
+				return
+			}
+			if again.ID == "" || again.ID == first.ID {
+				t.Fatalf("finished twin absorbed the new task: %+v", again)
+			}
+			m, err := b.stream.GetLastMsgForSubject(ctx, again.Subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec record
+			if err := json.Unmarshal(m.Data, &rec); err != nil || rec.ID != again.ID {
+				t.Fatalf("subject holds %q (%v), want the new task %q", rec.ID, err, again.ID)
+			}
+			if st, err := b.Status(ctx, first.ID); err != nil || st.Status != outcome {
+				t.Fatalf("the finished twin's record changed: %+v %v", st, err)
+			}
+		})
+	}
+}
+
 func TestDedupDisabledByPolicy(t *testing.T) {
 	env := newEnv(t, "")
 	b := env.bus(t, func(o *Options) {

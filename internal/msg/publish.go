@@ -136,9 +136,11 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 		ownRecord = false
 	}
 	ack, err := b.js.Publish(ctx, subject, body, jetstream.WithMsgID(id))
+	for try := 0; try < 3 && isSubjectFull(err) && b.clearFinishedTwin(ctx, subject); try++ {
+		ack, err = b.js.Publish(ctx, subject, body, jetstream.WithMsgID(id))
+	}
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMaxMsgsPerSubject {
+		if isSubjectFull(err) {
 			if ownRecord {
 				_ = b.status.Delete(ctx, id)
 			}
@@ -164,6 +166,44 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 	// until the workers' periodic look (Options.IdleWait).
 	_ = b.nc.Publish(fmt.Sprintf("%s.%s.%d", DoorbellRoot, lane, prio), nil)
 	return Published{ID: id, Subject: subject}, nil
+}
+
+// isSubjectFull reports JetStream's refusal of a second message on a subject:
+// an identical task is pending.
+func isSubjectFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMaxMsgsPerSubject
+}
+
+// clearFinishedTwin removes the message holding subject when its task has already
+// recorded its outcome (done or failed) and only its ack is still on the way, or
+// was lost with a crashed worker. Such a twin is not pending work, so it must not
+// absorb a new task: a config change that re-queues an item just as the old
+// classify finishes would otherwise be dropped. Removing the message is what the
+// ack does; the worker's late ack is then a no-op. It reports whether the subject
+// may now be free (the twin is gone or was just removed).
+func (b *Bus) clearFinishedTwin(ctx context.Context, subject string) bool {
+	m, err := b.stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return errors.Is(err, jetstream.ErrMsgNotFound) // acked meanwhile
+	}
+	var twin record
+	if err := json.Unmarshal(m.Data, &twin); err != nil {
+		return false
+	}
+	st, err := b.Status(ctx, twin.ID)
+	if err != nil || (st.Status != StateDone && st.Status != StateFailed) {
+		return false
+	}
+	if err := b.stream.DeleteMsg(ctx, m.Sequence); err != nil {
+		// Most likely its ack removed it in the meantime.
+		if _, gerr := b.stream.GetMsg(ctx, m.Sequence); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return true
+		}
+		b.log.Warn("could not remove a finished task's message", "task", twin.ID, "err", err)
+		return false
+	}
+	return true
 }
 
 // Status returns the status record of a task.

@@ -46,10 +46,16 @@ func TestClassifyEvaluateAct(t *testing.T) {
 	}
 	// Classified again with the same config: no second LLM call, and the actions
 	// are not repeated (star is at-most-once, tag is idempotent). (Wait for the
-	// first classify to finish: an identical pending task would absorb this one.)
-	waitFor(t, 10*time.Second, "first classify done", func() bool {
-		list := h.tasksOf("notes.feed.classify")
-		return len(list) == 1 && list[0].Status == msg.StateDone
+	// first round to finish: an identical classify, evaluate or act task still
+	// queued or running would absorb the new one.)
+	waitFor(t, 10*time.Second, "first round done", func() bool {
+		for _, typ := range []string{"notes.feed.classify", "notes.feed.evaluate", "notes.feed.act"} {
+			list := h.tasksOf(typ)
+			if len(list) != 1 || list[0].Status != msg.StateDone {
+				return false
+			}
+		}
+		return true
 	})
 	if err := h.engine.env().QueueClassify(context.Background(), it, msg.PriorityClassify); err != nil {
 		t.Fatal(err)
