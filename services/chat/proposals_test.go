@@ -52,7 +52,8 @@ func TestApproveRunsServiceOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.TaskID == "" || res.Message.Content != "Processing..." || res.Message.Role != "system" || res.Message.Type != "system" {
+	if res.TaskID == "" || res.Message.Content != "Processing..." || res.Message.Role != "system" || res.Message.Type != "system" ||
+		res.Message.Metadata["reply_task_id"] != res.TaskID {
 		t.Fatalf("%+v", res)
 	}
 	st, err := h.bus.Status(ctx, res.TaskID)

@@ -71,7 +71,8 @@ func (s *Service) Respond(ctx context.Context, id, proposalID, option string) (R
 		}
 		return RespondResult{Message: m.message()}, nil
 	}
-	processing := s.newRecord(roleSystem, typeSystem, textProcessing, nil)
+	taskID := msg.NewTaskID(a.Key, msg.PriorityChatAction)
+	processing := s.newRecord(roleSystem, typeSystem, textProcessing, map[string]any{keyReplyTask: taskID})
 	if err := s.appendRecord(ctx, id, processing); err != nil {
 		return RespondResult{}, err
 	}
@@ -87,7 +88,7 @@ func (s *Service) Respond(ctx context.Context, id, proposalID, option string) (R
 	if a.Integration != "" {
 		payload["integration"] = a.Integration
 	}
-	p, err := s.o.Bus.Publish(ctx, msg.Spec{Type: a.Key, Payload: payload, Priority: msg.PriorityChatAction,
+	p, err := s.o.Bus.Publish(ctx, msg.Spec{ID: taskID, Type: a.Key, Payload: payload, Priority: msg.PriorityChatAction,
 		Lane: msg.LaneIO, Provenance: msg.ProvenanceRule})
 	if err != nil {
 		failed := s.newRecord(roleSystem, typeSystem, fmt.Sprintf("%s failed: could not queue the task: %v", a.Key, err),

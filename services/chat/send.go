@@ -62,12 +62,16 @@ func (s *Service) Send(ctx context.Context, id, content string) (SendResult, err
 			Detail: fmt.Sprintf(detailNoProfile, profile, "["+strings.Join(names, ", ")+"]")}
 	}
 
-	user := s.newRecord(roleUser, typeChat, content, nil)
+	// The task is named before the message is stored, so the message can say
+	// which task answers it.
+	taskID := msg.NewTaskID(TaskMessage, msg.PriorityChat)
+	user := s.newRecord(roleUser, typeChat, content, map[string]any{keyReplyTask: taskID})
 	if err := s.appendRecord(ctx, id, user); err != nil {
 		return SendResult{}, err
 	}
 	recs = append(recs, entry{rec: user})
 	p, err := s.o.Bus.Publish(ctx, msg.Spec{
+		ID:       taskID,
 		Type:     TaskMessage,
 		Priority: msg.PriorityChat,
 		Lane:     msg.LLMLane(profile),

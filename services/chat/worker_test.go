@@ -70,6 +70,11 @@ func TestChatMessageReplies(t *testing.T) {
 			if len(hist) != 1+want || hist[1].Content != c.reply {
 				t.Fatalf("history %+v", hist)
 			}
+			// The user's message names the task answering it (a reloaded page
+			// polls it); the reply is the task's output.
+			if hist[0].Role != "user" || hist[0].Metadata["reply_task_id"] != res.TaskID || len(hist[0].Metadata) != 1 {
+				t.Fatalf("user message %+v", hist[0])
+			}
 			if c.proposal == "" {
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,12 +94,21 @@ func evalTrue(t *testing.T, ctx context.Context, what, expr string) {
 func jsString(s string) string { return fmt.Sprintf("%q", s) }
 
 func TestChatPageInBrowser(t *testing.T) {
+	// The answer to reloadQuestion is held until the page has been reloaded.
+	const reloadQuestion = "answer me after the reload"
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseReply := func() { releaseOnce.Do(func() { close(release) }) }
 	slow := func(r llmfake.Request) llmfake.Response {
+		if r.LastUser() == reloadQuestion {
+			<-release
+		}
 		res := fakeAssistant(r)
 		res.Delay = 700 * time.Millisecond // long enough to see "thinking…"
 		return res
 	}
 	e := startChatEnv(t, chatEnvOptions{reply: slow})
+	t.Cleanup(releaseReply) // before the environment stops (cleanups run last first)
 	ctx := startBrowser(t)
 
 	within(t, ctx, 10*time.Second, "open /ui/chat",
@@ -175,6 +185,22 @@ func TestChatPageInBrowser(t *testing.T) {
 		waitFor(`[...document.querySelectorAll('#messages .msg-system')].some(m => m.textContent === 'Action cancelled.')`),
 	)
 	evalTrue(t, ctx, "parameters stay text", `document.querySelectorAll('#messages b, #messages i').length === 0`)
+
+	// A page reloaded while a reply is pending waits for it and shows it once.
+	within(t, ctx, 10*time.Second, "send, then reload before the reply",
+		chromedp.SendKeys(chromedp.ID("input"), reloadQuestion+kb.Enter),
+		waitFor(`!document.getElementById('thinking').hidden`),
+		chromedp.Reload(),
+		waitFor(`[...document.querySelectorAll('#messages .msg-user')].some(m => m.textContent === `+jsString(reloadQuestion)+`)`),
+		waitFor(`!document.getElementById('thinking').hidden && document.getElementById('send').disabled`),
+	)
+	evalTrue(t, ctx, "no reply yet", `![...document.querySelectorAll('#messages .msg-assistant')].some(m => m.textContent === `+jsString("Echo: "+reloadQuestion)+`)`)
+	releaseReply()
+	within(t, ctx, 10*time.Second, "the pending reply arrives without another reload",
+		waitFor(`[...document.querySelectorAll('#messages .msg-assistant')].filter(m => m.textContent === `+jsString("Echo: "+reloadQuestion)+`).length === 1`),
+		waitFor(`document.getElementById('thinking').hidden && !document.getElementById('send').disabled`),
+	)
+	evalTrue(t, ctx, "no error banner after the resumed reply", `document.getElementById('banner').hidden`)
 
 	// /clear empties the conversation, on the screen and on the server.
 	within(t, ctx, 10*time.Second, "/clear",

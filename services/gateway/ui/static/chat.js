@@ -248,6 +248,19 @@
     return li;
   }
 
+  // markOutcome shows an approved action's result on its card.
+  function markOutcome(m) {
+    var md = m && m.metadata;
+    if (!md || !md.proposal_id || (md.status !== 'done' && md.status !== 'failed')) {
+      return;
+    }
+    el.list.querySelectorAll('.proposal').forEach(function (card) {
+      if (card.dataset.proposalId === md.proposal_id) {
+        markProposal(card, md.status);
+      }
+    });
+  }
+
   // markProposal replaces a card's buttons with its outcome.
   function markProposal(card, status) {
     var options = card.querySelector('.proposal-options');
@@ -374,6 +387,7 @@
       var data = await api('GET', conversationPath(id, 'history'));
       if (gen === state.generation) {
         render(data.messages || []);
+        resume(awaited(data.messages || []), gen);
       }
     } catch (e) {
       if (gen !== state.generation) {
@@ -383,6 +397,45 @@
         startNew();
       }
       showError('Failed to load conversation: ', e);
+    }
+  }
+
+  // awaited lists the tasks the conversation still waits for: a message that
+  // names the task answering it (metadata.reply_task_id: the user's message,
+  // or "Processing..." after an approval) while no stored message is that
+  // task's output (metadata.task_id) yet.
+  function awaited(messages) {
+    var produced = {};
+    messages.forEach(function (m) {
+      if (m.metadata && m.metadata.task_id) {
+        produced[m.metadata.task_id] = true;
+      }
+    });
+    var ids = [];
+    messages.forEach(function (m) {
+      var id = m.metadata && m.metadata.reply_task_id;
+      if (id && !produced[id] && ids.indexOf(id) < 0) {
+        ids.push(id);
+      }
+    });
+    return ids;
+  }
+
+  // resume polls, after a (re)load, the tasks a conversation still waits for,
+  // so a reply that was pending when the page was reloaded still appears.
+  async function resume(ids, gen) {
+    if (!ids.length) {
+      return;
+    }
+    setBusy(true);
+    try {
+      for (var i = 0; i < ids.length && gen === state.generation; i++) {
+        await pollTask(ids[i], gen, true);
+      }
+    } finally {
+      if (gen === state.generation) {
+        setBusy(false);
+      }
     }
   }
 
@@ -465,9 +518,11 @@
   }
 
   // pollTask polls a task every POLL_MS until it is done or failed, then shows
-  // the messages it produced and returns the status ('' when it gave up or
-  // another conversation is shown).
-  async function pollTask(taskId, gen) {
+  // the messages it produced, updates the card of an approved action, and
+  // returns the status ('' when it gave up or another conversation is shown).
+  // A resumed task (one found in the history) that the queue does not know is
+  // not waited for: it was never queued, or its record has expired.
+  async function pollTask(taskId, gen, resumed) {
     setThinking(true);
     var retries = 0;
     try {
@@ -480,6 +535,9 @@
           r = await api('GET', '/api/chat/tasks/' + encodeURIComponent(taskId));
           retries = 0;
         } catch (e) {
+          if (resumed && e.status === 404) {
+            return '';
+          }
           if ((e.status === 404 || e.status === 0 || e.status === 503) && ++retries < MAX_RETRIES) {
             await sleep(POLL_MS);
             continue;
@@ -493,7 +551,10 @@
           return '';
         }
         if (r.status === 'done' || r.status === 'failed') {
-          (r.messages || []).forEach(appendMessage);
+          (r.messages || []).forEach(function (m) {
+            appendMessage(m);
+            markOutcome(m);
+          });
           refreshConversations();
           return r.status;
         }
