@@ -74,9 +74,53 @@ type Bus struct {
 	ledger jetstream.KeyValue
 	chat   jetstream.Stream // provisioned on first use (guarded by mu)
 	log    *slog.Logger
+	// instance names this Bus in the doorbells it rings, so its own lanes skip
+	// them (they were woken directly).
+	instance string
 
 	mu        sync.Mutex
 	consumers map[string][MaxPriority + 1]jetstream.Consumer // lane → consumer per priority
+	// local are the wake-up functions of the lanes served by this process
+	// (guarded by mu): a publish tells them at once, before it returns, so a
+	// slot of this process that finishes its task right after an urgent publish
+	// never skips the urgent one while the doorbell is still on its way.
+	local map[string]map[*laneWake]struct{}
+}
+
+// laneWake wakes a lane served in this process for a task of a priority.
+type laneWake struct{ wake func(priority int) }
+
+// addLocal registers a served lane's wake-up; the returned func removes it.
+func (b *Bus) addLocal(lane string, wake func(priority int)) (remove func()) {
+	w := &laneWake{wake: wake}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.local == nil {
+		b.local = map[string]map[*laneWake]struct{}{}
+	}
+	if b.local[lane] == nil {
+		b.local[lane] = map[*laneWake]struct{}{}
+	}
+	b.local[lane][w] = struct{}{}
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.local[lane], w)
+	}
+}
+
+// wakeLocal tells the lanes served in this process that a task of priority was
+// stored on lane.
+func (b *Bus) wakeLocal(lane string, priority int) {
+	b.mu.Lock()
+	var wakes []func(int)
+	for w := range b.local[lane] {
+		wakes = append(wakes, w.wake)
+	}
+	b.mu.Unlock()
+	for _, wake := range wakes {
+		wake(priority)
+	}
 }
 
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -137,7 +181,7 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	b := &Bus{o: o, nc: nc, js: js, log: o.Logger, consumers: map[string][MaxPriority + 1]jetstream.Consumer{}}
+	b := &Bus{o: o, nc: nc, js: js, log: o.Logger, consumers: map[string][MaxPriority + 1]jetstream.Consumer{}, instance: randomHex(8)}
 	if err := b.provision(ctx); err != nil {
 		nc.Close()
 		return nil, err

@@ -90,7 +90,7 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 	random := randomHex(8)
 	id := s.ID
 	if id == "" {
-		id = fmt.Sprintf("%d_%s_%s--%s--%s", prio, now.Format("20060102T150405Z"), random, fp[:8], typ)
+		id = taskID(prio, now, random, fp[:8], typ)
 	} else if !idRE.MatchString(id) || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
 		return Published{}, fmt.Errorf("publish %s: task id %q: want letters, digits, '_', '-', '=' and single dots", typ, id)
 	}
@@ -162,10 +162,26 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 		return Published{Skipped: SkipDuplicate}, nil
 	}
 	b.o.Metrics.onPublished(typ)
-	// Wake idle workers of the lane. Best effort: a lost ring only delays the task
-	// until the workers' periodic look (Options.IdleWait).
-	_ = b.nc.Publish(fmt.Sprintf("%s.%s.%d", DoorbellRoot, lane, prio), nil)
+	// Wake idle workers of the lane: this process's at once, others' by the
+	// doorbell. Best effort: a lost ring only delays the task until the
+	// workers' periodic look (Options.IdleWait).
+	b.wakeLocal(lane, prio)
+	_ = b.nc.Publish(fmt.Sprintf("%s.%s.%d", DoorbellRoot, lane, prio), []byte(b.instance))
 	return Published{ID: id, Subject: subject}, nil
+}
+
+// taskID is the id of a task: priority, time and randomness first, so ids sort
+// in the order tasks were queued, and the type last, so `nats kv ls tasks` reads.
+func taskID(prio int, at time.Time, random, tag, typ string) string {
+	return fmt.Sprintf("%d_%s_%s--%s--%s", prio, at.Format("20060102T150405Z"), random, tag, typ)
+}
+
+// NewTaskID returns a fresh id for Spec.ID, for a caller that must name a task
+// before it is published: a chat message records the task that will answer it,
+// so a page reloaded meanwhile still waits for the reply. It has the shape of
+// the ids Publish makes, with a random tag in place of the payload fingerprint.
+func NewTaskID(typ string, priority int) string {
+	return taskID(priority, time.Now().UTC(), randomHex(8), randomHex(4), typ)
 }
 
 // isSubjectFull reports JetStream's refusal of a second message on a subject:

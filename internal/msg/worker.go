@@ -61,6 +61,9 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 	// subjects themselves could see a publish before the stream has stored it).
 	prefix := len(DoorbellRoot) + len(lane) + 2 // "steward.doorbell.<lane>."
 	sub, err := b.nc.Subscribe(DoorbellRoot+"."+lane+".*", func(m *nats.Msg) {
+		if string(m.Data) == b.instance {
+			return // this process's own publish: addLocal below has seen it
+		}
 		if len(m.Subject) == prefix+1 {
 			hints.published(int(m.Subject[prefix] - '0'))
 		}
@@ -70,6 +73,11 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 		return fmt.Errorf("serve lane %s: doorbell: %w", lane, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// Publishes of this process need not wait for the doorbell's round trip.
+	defer b.addLocal(lane, func(p int) {
+		hints.published(p)
+		bell.ring()
+	})()
 
 	// Handlers run under their own context so that stopping the fetch loop does not
 	// abort work in flight; it is cancelled only when the grace period runs out.
@@ -156,15 +164,34 @@ func (d *doorbell) ring() {
 // the publishes seen by the doorbell; emptyAt is the epoch at which a fetch last
 // found the priority empty (-1 = unknown). A priority is worth a fetch when the two
 // differ. A publish racing with an empty fetch bumps the epoch, so it is never lost.
+//
+// A publish is acknowledged once the stream has stored the task, but the stream
+// tells its consumers about it on another goroutine, so a fetch right after the
+// ack may still answer "no messages". hintAt is when the last publish of each
+// priority was seen: within hintSettle of it, an empty no-wait fetch is followed
+// by one short fetch that waits on the server for the task to show up.
 type priorityHints struct {
 	epoch   [MaxPriority + 1]atomic.Int64
 	emptyAt [MaxPriority + 1]atomic.Int64
+	hintAt  [MaxPriority + 1]atomic.Int64 // unix nanoseconds
 }
+
+// hintSettle bounds how long a fetch waits for a just-published task the
+// consumer has not been told about yet.
+const hintSettle = 50 * time.Millisecond
 
 func (h *priorityHints) published(p int) {
 	if p >= MinPriority && p <= MaxPriority {
+		h.hintAt[p].Store(time.Now().UnixNano())
 		h.epoch[p].Add(1)
 	}
+}
+
+// unsettled returns how much longer a publish of priority p may still be on its
+// way to the consumer (0 = none).
+func (h *priorityHints) unsettled(p int) time.Duration {
+	left := hintSettle - time.Duration(time.Now().UnixNano()-h.hintAt[p].Load())
+	return max(left, 0)
 }
 
 func (h *priorityHints) forgetAll() {
@@ -246,6 +273,15 @@ func (w *laneWorker) next(ctx context.Context, maxPrio int) (jetstream.Msg, erro
 				firstErr = err
 			}
 			continue
+		}
+		if wait := w.hints.unsettled(p); wait >= time.Millisecond {
+			// Just published: the consumer may not know yet. Wait for it on the
+			// server (it answers as soon as the task is there), briefly.
+			if batch, err := w.consumers[p].Fetch(1, jetstream.FetchMaxWait(wait)); err == nil {
+				for m := range batch.Messages() {
+					return m, nil
+				}
+			}
 		}
 		w.hints.emptyAt[p].Store(epoch)
 	}
