@@ -184,7 +184,16 @@ func (s *chatSession) resume(ctx context.Context, id string) error {
 			}
 		}
 	}
-	return s.show(ctx, h.Messages, answered, true)
+	if err := s.show(ctx, h.Messages, answered, true); err != nil {
+		return err
+	}
+	// Replies still pending (asked before this session started) are waited for.
+	for _, id := range chat.Awaited(h.Messages) {
+		if err := s.await(ctx, id, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // send posts one line and prints what comes back.
@@ -215,11 +224,13 @@ func (s *chatSession) send(ctx context.Context, text string) error {
 	if res.TaskID == "" {
 		return errors.New("the gateway returned no task id")
 	}
-	return s.await(ctx, res.TaskID)
+	return s.await(ctx, res.TaskID, false)
 }
 
-// await polls a task until it is done or failed and prints its messages.
-func (s *chatSession) await(ctx context.Context, taskID string) error {
+// await polls a task until it is done or failed and prints its messages. A
+// task found in a resumed history (resumed) that the queue does not know is
+// skipped: it was never queued, or its record has expired.
+func (s *chatSession) await(ctx context.Context, taskID string, resumed bool) error {
 	path := "/api/chat/tasks/" + url.PathEscape(taskID)
 	misses := 0
 	for {
@@ -227,6 +238,8 @@ func (s *chatSession) await(ctx context.Context, taskID string) error {
 		err := s.api.do(ctx, http.MethodGet, path, nil, &res)
 		var ge *gatewayError
 		switch {
+		case errors.As(err, &ge) && ge.Status == http.StatusNotFound && resumed:
+			return nil
 		case errors.As(err, &ge) && ge.Status == http.StatusNotFound && misses < 20:
 			misses++ // not recorded yet: keep looking for a few seconds
 		case err != nil:
@@ -369,7 +382,7 @@ func (s *chatSession) choose(ctx context.Context, proposalID string, opts []prop
 			return err
 		}
 		if res.TaskID != "" {
-			return s.await(ctx, res.TaskID)
+			return s.await(ctx, res.TaskID, false)
 		}
 		return nil
 	}

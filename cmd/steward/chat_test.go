@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,7 +57,11 @@ func startChatGateway(t *testing.T, token string) *chatGateway {
 				"description": "Save the note \"Groceries\"",
 			}})
 		}
-		return llmfake.JSON(map[string]any{"reply": "You said: " + last})
+		res := llmfake.JSON(map[string]any{"reply": "You said: " + last})
+		if strings.HasPrefix(last, "slow ") {
+			res.Delay = 1500 * time.Millisecond
+		}
+		return res
 	}))
 	t.Cleanup(llm.Close)
 	cfg := &config.Config{
@@ -206,6 +211,25 @@ func TestChatCommandResume(t *testing.T) {
 	if _, err := chatRun(t, chatOptions{Gateway: "ftp://x"}, ""); err == nil {
 		t.Error("bad gateway URL accepted")
 	}
+}
+
+// A conversation resumed while its last message's reply is still pending
+// waits for that reply and prints it.
+func TestChatCommandResumeWaitsForPendingReply(t *testing.T) {
+	g := startChatGateway(t, "")
+	ctx := context.Background()
+	id, err := g.svc.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.svc.Send(ctx, id, "slow question"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := chatRun(t, chatOptions{Gateway: g.url, Conversation: id}, "")
+	if !errors.Is(err, errInputEnded) && err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	wantInOrder(t, out, "conversation "+id+" (1 messages)", "you> slow question\n", "assistant> You said: slow question\n")
 }
 
 func TestChatCommandGatewayErrors(t *testing.T) {

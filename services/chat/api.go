@@ -121,3 +121,26 @@ var (
 
 // MaxContent is the largest message accepted, in bytes.
 func (s *Service) MaxContent() int { return s.o.MaxContent }
+
+// Awaited lists, in order, the tasks a conversation's history still waits for:
+// a message names the task answering it (metadata reply_task_id: a user's
+// message, or "Processing..." after an approval) while no message is that
+// task's output (metadata task_id) yet. A client that shows a history polls
+// these, so a reply still pending when it (re)loaded appears.
+func Awaited(msgs []Message) []string {
+	produced := map[string]bool{}
+	for _, m := range msgs {
+		if id, _ := m.Metadata[keyTaskID].(string); id != "" {
+			produced[id] = true
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if id, _ := m.Metadata[keyReplyTask].(string); id != "" && !produced[id] && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
