@@ -36,12 +36,12 @@ const (
 
 // Metadata keys.
 const (
-	keyTaskID     = "task_id"
+	keyTaskID = "task_id"
 	// keyReplyTask marks a record that awaits a task's output: the user's
 	// message (its chat.message task) and "Processing..." (the approved
 	// action's task). The page polls it after a reload until the output is
 	// stored. It is not keyTaskID, which marks what a task produced.
-	keyReplyTask = "reply_task_id"
+	keyReplyTask  = "reply_task_id"
 	keyProposalID = "proposal_id"
 	keyOption     = "option"
 	keyStatus     = "status"
