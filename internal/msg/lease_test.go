@@ -478,6 +478,7 @@ func TestShutdownReleasesLeaseWaiters(t *testing.T) {
 	proceed := make(chan struct{})
 	waiterErr := make(chan error, 1)
 	var holderDone atomic.Bool
+	holding := make(chan struct{})
 	handler := func(ctx context.Context, task *Task) (any, error) {
 		release, err := AcquireLease(ctx)
 		if err != nil {
@@ -486,6 +487,7 @@ func TestShutdownReleasesLeaseWaiters(t *testing.T) {
 		}
 		defer release()
 		if task.Type == "holder" {
+			close(holding)
 			<-proceed
 			holderDone.Store(true)
 		}
@@ -498,7 +500,7 @@ func TestShutdownReleasesLeaseWaiters(t *testing.T) {
 		_ = b.ServeBounded(ctx, "llm_d", 2, 1, handler)
 	}()
 	holder := mustPublish(t, b, Spec{Type: "holder", Lane: "llm_d", Priority: PriorityClassify}).ID
-	waitFor(t, func() bool { st, err := b.Status(ctx, holder); return err == nil && st.Status == StateActive })
+	<-holding // "active" is recorded before the handler asks for the lease: wait until it has it
 	waiter := mustPublish(t, b, Spec{Type: "waiter", Lane: "llm_d", Priority: PriorityClassify}).ID
 	waitFor(t, func() bool { st, err := b.Status(ctx, waiter); return err == nil && st.Status == StateActive })
 	cancel()
