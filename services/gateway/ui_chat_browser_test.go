@@ -192,12 +192,22 @@ func TestChatPageInBrowser(t *testing.T) {
 		waitFor(`!document.getElementById('thinking').hidden`),
 		chromedp.Reload(),
 		waitFor(`[...document.querySelectorAll('#messages .msg-user')].some(m => m.textContent === `+jsString(reloadQuestion)+`)`),
-		waitFor(`!document.getElementById('thinking').hidden && document.getElementById('send').disabled`),
+		waitFor(`!document.getElementById('thinking').hidden`),
 	)
 	evalTrue(t, ctx, "no reply yet", `![...document.querySelectorAll('#messages .msg-assistant')].some(m => m.textContent === `+jsString("Echo: "+reloadQuestion)+`)`)
+	// The composer stays usable meanwhile: another message can be sent.
+	const meanwhile = "and another thing"
+	within(t, ctx, 10*time.Second, "send while the resumed reply is pending",
+		chromedp.SendKeys(chromedp.ID("input"), meanwhile+kb.Enter),
+		waitFor(`[...document.querySelectorAll('#messages .msg-user')].some(m => m.textContent === `+jsString(meanwhile)+`)`),
+	)
 	releaseReply()
-	within(t, ctx, 10*time.Second, "the pending reply arrives without another reload",
-		waitFor(`[...document.querySelectorAll('#messages .msg-assistant')].filter(m => m.textContent === `+jsString("Echo: "+reloadQuestion)+`).length === 1`),
+	countReplies := func(q string) string {
+		return `[...document.querySelectorAll('#messages .msg-assistant')].filter(m => m.textContent === ` + jsString("Echo: "+q) + `).length === 1`
+	}
+	within(t, ctx, 10*time.Second, "both replies arrive, once each, without another reload",
+		waitFor(countReplies(reloadQuestion)),
+		waitFor(countReplies(meanwhile)),
 		waitFor(`document.getElementById('thinking').hidden && !document.getElementById('send').disabled`),
 	)
 	evalTrue(t, ctx, "no error banner after the resumed reply", `document.getElementById('banner').hidden`)

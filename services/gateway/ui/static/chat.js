@@ -37,6 +37,7 @@
     conversationId: null, // null until the first message is sent
     memoryToken: '', // the token when sessionStorage is unavailable
     busy: false,
+    waiting: 0, // replies being polled for
     generation: 0 // bumped when the shown conversation changes; stale work stops
   };
 
@@ -156,8 +157,11 @@
     el.send.disabled = busy;
   }
 
-  function setThinking(on) {
-    el.thinking.hidden = !on;
+  // setThinking counts the replies being waited for (a resumed one and a new
+  // one can overlap); "thinking…" shows while there is any. reset clears it.
+  function setThinking(on, reset) {
+    state.waiting = reset ? 0 : Math.max(0, state.waiting + (on ? 1 : -1));
+    el.thinking.hidden = state.waiting === 0;
     if (on) {
       scrollToEnd();
     }
@@ -374,7 +378,7 @@
     state.generation++;
     state.conversationId = id;
     setBusy(false);
-    setThinking(false);
+    setThinking(false, true);
     hideBanner();
     setAddress();
   }
@@ -422,20 +426,12 @@
   }
 
   // resume polls, after a (re)load, the tasks a conversation still waits for,
-  // so a reply that was pending when the page was reloaded still appears.
+  // so a reply that was pending when the page was reloaded still appears. The
+  // composer stays usable: a reply stuck behind a stopped LLM must not lock
+  // the person out of the conversation.
   async function resume(ids, gen) {
-    if (!ids.length) {
-      return;
-    }
-    setBusy(true);
-    try {
-      for (var i = 0; i < ids.length && gen === state.generation; i++) {
-        await pollTask(ids[i], gen, true);
-      }
-    } finally {
-      if (gen === state.generation) {
-        setBusy(false);
-      }
+    for (var i = 0; i < ids.length && gen === state.generation; i++) {
+      await pollTask(ids[i], gen, true);
     }
   }
 
