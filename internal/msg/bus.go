@@ -230,12 +230,12 @@ func (b *Bus) provision(ctx context.Context) error {
 				StreamTasks, strings.Join(diffs, "; "), StreamTasks)
 		}
 	}
-	stream, err := b.js.CreateOrUpdateStream(ctx, want)
+	stream, err := b.ensureStream(ctx, want)
 	if err != nil {
 		return fmt.Errorf("provision stream %s: %w", StreamTasks, err)
 	}
 	b.stream = stream
-	b.status, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.status, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketTasks,
 		Description: "Steward task status records (key = task id)",
 		History:     1,
@@ -245,7 +245,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketTasks, err)
 	}
-	b.policy, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.policy, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketPolicy,
 		Description: "Steward queue policy state (rate-limit windows per task type)",
 		History:     1,
@@ -254,7 +254,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketPolicy, err)
 	}
-	b.leases, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.leases, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketLeases,
 		Description: "Steward global lane leases (key = <lane>.<slot>); bounds LLM requests across processes",
 		History:     1,
@@ -264,7 +264,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketLeases, err)
 	}
-	b.items, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.items, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketItems,
 		Description: "Steward tracked items: facts, classification (key = <integration>.<platform>.<item>)",
 		History:     1,
@@ -273,7 +273,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketItems, err)
 	}
-	b.ledger, err = b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	b.ledger, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketLedger,
 		Description: "Steward actions taken per item (irreversible ones written before they happen)",
 		History:     1,
@@ -288,7 +288,7 @@ func (b *Bus) provision(ctx context.Context) error {
 		{Name: StreamNotes, Description: "Steward note writes: notes.<kind>; the journal writes them under directories.notes",
 			Subjects: []string{NotesRoot + ".>"}, Storage: jetstream.FileStorage, MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute},
 	} {
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if _, err := b.ensureStream(ctx, sc); err != nil {
 			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}
 	}

@@ -37,7 +37,7 @@ func (b *Bus) chatStream(ctx context.Context) (jetstream.Stream, error) {
 	if s != nil {
 		return s, nil
 	}
-	s, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := b.ensureStream(ctx, jetstream.StreamConfig{
 		Name:        StreamChat,
 		Description: "Steward chat: chat.<conversation id>, one message per chat record",
 		Subjects:    []string{ChatRoot + ".*"},
