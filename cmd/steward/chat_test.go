@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,11 +36,7 @@ func startChatGateway(t *testing.T, token string) *chatGateway {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir(), Listen: ""})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := natstest.Server(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bus, err := msg.Connect(ctx, msg.Options{Server: srv, Logger: logger,
 		Lanes: []string{msg.LaneIO, msg.LLMLane("default")}, IdleWait: 200 * time.Millisecond})

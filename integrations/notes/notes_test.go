@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"os"
@@ -168,11 +169,7 @@ func TestSaveNoteHandler(t *testing.T) {
 func TestSaveNoteWritesFile(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	srv, err := msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := natstest.Server(t)
 	bus, err := msg.Connect(ctx, msg.Options{Server: srv, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -59,25 +59,27 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 	// The doorbell is rung by publishers after JetStream acknowledged the task,
 	// so a woken slot always finds the task stored (a subscription to the task
 	// subjects themselves could see a publish before the stream has stored it).
+	wake := func(priority int) {
+		hints.published(priority) // ignores a priority out of range
+		bell.ring()
+	}
 	prefix := len(DoorbellRoot) + len(lane) + 2 // "steward.doorbell.<lane>."
 	sub, err := b.nc.Subscribe(DoorbellRoot+"."+lane+".*", func(m *nats.Msg) {
 		if string(m.Data) == b.instance {
 			return // this process's own publish: addLocal below has seen it
 		}
+		priority := 0
 		if len(m.Subject) == prefix+1 {
-			hints.published(int(m.Subject[prefix] - '0'))
+			priority = int(m.Subject[prefix] - '0')
 		}
-		bell.ring()
+		wake(priority)
 	})
 	if err != nil {
 		return fmt.Errorf("serve lane %s: doorbell: %w", lane, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	// Publishes of this process need not wait for the doorbell's round trip.
-	defer b.addLocal(lane, func(p int) {
-		hints.published(p)
-		bell.ring()
-	})()
+	defer b.addLocal(lane, wake)()
 
 	// Handlers run under their own context so that stopping the fetch loop does not
 	// abort work in flight; it is cancelled only when the grace period runs out.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -82,11 +83,7 @@ func startChatEnv(t *testing.T, o chatEnvOptions) *chatEnv {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir(), Listen: ""})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := natstest.Server(t)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus, err := msg.Connect(ctx, msg.Options{

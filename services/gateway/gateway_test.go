@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"net"
@@ -64,11 +65,7 @@ func startBus(t *testing.T, reg *prometheus.Registry) *msg.Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir(), Listen: ""})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
+	srv := natstest.Server(t)
 	var metrics *msg.Metrics
 	if reg != nil {
 		metrics = msg.NewMetrics(reg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"sync"
@@ -149,12 +150,7 @@ func newHarness(t testing.TB, concurrency int, fakeOpts ...llmfake.Option) *harn
 	h.fake = llmfake.New(fakeOpts...)
 	t.Cleanup(h.fake.Close)
 	h.setConfig(fmt.Sprintf(baseConfig, h.fake.URL(), concurrency))
-	ctx := context.Background()
-	h.srv, err = msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.srv.Shutdown)
+	h.srv = natstest.Server(t)
 	h.bus = h.connect()
 	h.engine, err = NewEngine(EngineOptions{Config: h.config, Registry: h.reg, Integrations: []platform.Integration{h.impl},
 		Bus: h.bus, Logger: quiet()})

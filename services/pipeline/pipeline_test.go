@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"testing"
@@ -33,11 +34,7 @@ func TestNewValidates(t *testing.T) {
 // without a handler fails with the reference message.
 func TestRunServesLanes(t *testing.T) {
 	ctx := context.Background()
-	srv, err := msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	srv := natstest.Server(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bus, err := msg.Connect(ctx, msg.Options{Server: srv, Logger: log})
 	if err != nil {

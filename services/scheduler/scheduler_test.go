@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -55,19 +56,6 @@ func testConfig() *config.Config {
 
 // syncBuffer is a goroutine-safe buffer for captured output.
 type syncBuffer = logbuf.Buffer
-
-// startServer starts an embedded NATS in a temp dir.
-func startServer(t *testing.T) *msg.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := msg.StartServer(ctx, msg.ServerOptions{StoreDir: t.TempDir(), Listen: ""})
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
 
 // connect opens a bus (its own NATS connection) on srv. policies nil = defaults.
 func connect(t *testing.T, srv *msg.Server, policies func(string) msg.Policy) *msg.Bus {
@@ -266,7 +254,7 @@ func TestTaskID(t *testing.T) {
 }
 
 func TestFirePublishesEntryTask(t *testing.T) {
-	bus := connect(t, startServer(t), nil)
+	bus := connect(t, natstest.Server(t), nil)
 	s := newScheduler(t, testConfig(), bus, nil)
 	at := time.Date(2026, 3, 3, 12, 30, 0, 0, time.UTC)
 	ctx := context.Background()
@@ -316,7 +304,7 @@ func TestFirePublishesEntryTask(t *testing.T) {
 func TestFireAppliesDedupPolicy(t *testing.T) {
 	// The default policy drops an identical entry task while one is pending:
 	// the 12:30 firing is still waiting when the 13:00 one comes.
-	bus := connect(t, startServer(t), nil)
+	bus := connect(t, natstest.Server(t), nil)
 	s := newScheduler(t, testConfig(), bus, nil)
 	ctx := context.Background()
 	first, err := s.Fire(ctx, "email.personal_inbox", time.Date(2026, 3, 3, 12, 30, 0, 0, time.UTC))
@@ -338,7 +326,7 @@ func TestFireAppliesDedupPolicy(t *testing.T) {
 func TestTwoSchedulersOneTaskPerTick(t *testing.T) {
 	// With the pending-duplicate policy off, only the per-tick task id keeps the
 	// two schedulers from queueing a task each.
-	srv := startServer(t)
+	srv := natstest.Server(t)
 	busA, busB := connect(t, srv, noDedup), connect(t, srv, noDedup)
 	a := newScheduler(t, testConfig(), busA, nil)
 	b := newScheduler(t, testConfig(), busB, nil)
@@ -388,7 +376,7 @@ func TestJobFailureIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bus := connect(t, startServer(t), nil)
+	bus := connect(t, natstest.Server(t), nil)
 	logs := &syncBuffer{}
 	s, err := New(Options{
 		Config: &config.Config{Integrations: []config.Integration{
@@ -410,7 +398,7 @@ func TestJobFailureIsLogged(t *testing.T) {
 }
 
 func TestRunJobPublishes(t *testing.T) {
-	bus := connect(t, startServer(t), nil)
+	bus := connect(t, natstest.Server(t), nil)
 	logs := &syncBuffer{}
 	s := newScheduler(t, testConfig(), bus, logs)
 	s.runJob(context.Background(), s.jobs[0].Job)
@@ -423,7 +411,7 @@ func TestRunJobPublishes(t *testing.T) {
 }
 
 func TestRunStopsOnCancel(t *testing.T) {
-	bus := connect(t, startServer(t), nil)
+	bus := connect(t, natstest.Server(t), nil)
 	s := newScheduler(t, testConfig(), bus, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
