@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	neturl "net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -122,12 +121,6 @@ func (b *Bus) wakeLocal(lane string, priority int) {
 		wake(priority)
 	}
 }
-
-var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// ValidLane reports whether name can be used as a lane (one subject token of
-// letters, digits, '_' and '-').
-func ValidLane(name string) bool { return tokenRE.MatchString(name) }
 
 // Connect connects to NATS and provisions the stream TASKS and the buckets tasks and
 // policy. Provisioning is idempotent; an existing stream whose settings cannot be

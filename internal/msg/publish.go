@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,22 +16,6 @@ import (
 // errCodeMaxMsgsPerSubject is JetStream's "maximum messages per subject exceeded":
 // an identical task is already pending.
 const errCodeMaxMsgsPerSubject = 10077
-
-var idRE = regexp.MustCompile(`^[A-Za-z0-9_=-][A-Za-z0-9_.=-]*$`)
-
-// ValidTaskType reports whether typ is a dotted task type whose tokens are legal
-// subject tokens (letters, digits, '_' and '-').
-func ValidTaskType(typ string) bool {
-	if typ == "" {
-		return false
-	}
-	for _, tok := range strings.Split(typ, ".") {
-		if !tokenRE.MatchString(tok) {
-			return false
-		}
-	}
-	return true
-}
 
 // record is the JSON body of a task message.
 type record struct {
@@ -91,8 +73,8 @@ func (b *Bus) Publish(ctx context.Context, s Spec) (Published, error) {
 	id := s.ID
 	if id == "" {
 		id = taskID(prio, now, random, fp[:8], typ)
-	} else if !idRE.MatchString(id) || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
-		return Published{}, fmt.Errorf("publish %s: task id %q: want letters, digits, '_', '-', '=' and single dots", typ, id)
+	} else if err := CheckTaskID(id); err != nil {
+		return Published{}, fmt.Errorf("publish %s: %w", typ, err)
 	}
 
 	policy := Policy{DeduplicatePending: true}
@@ -224,7 +206,7 @@ func (b *Bus) clearFinishedTwin(ctx context.Context, subject string) bool {
 
 // Status returns the status record of a task.
 func (b *Bus) Status(ctx context.Context, id string) (*Status, error) {
-	if !idRE.MatchString(id) {
+	if !ValidTaskID(id) {
 		return nil, ErrNotFound
 	}
 	e, err := b.status.Get(ctx, id)

@@ -41,6 +41,9 @@ func (b *Bus) Ledger() *Store { return &Store{name: BucketLedger, kv: b.ledger} 
 // Get decodes the value of key into v and returns its revision; ErrNotFound when
 // there is none.
 func (s *Store) Get(ctx context.Context, key string, v any) (uint64, error) {
+	if !ValidKey(key) {
+		return 0, ErrNotFound
+	}
 	e, err := s.kv.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
@@ -58,6 +61,9 @@ func (s *Store) Get(ctx context.Context, key string, v any) (uint64, error) {
 
 // Create writes v only if key has no value; ErrExists otherwise.
 func (s *Store) Create(ctx context.Context, key string, v any) (uint64, error) {
+	if err := CheckKey(key); err != nil {
+		return 0, Permanent(fmt.Errorf("%s create: %w", s.name, err))
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("%s create %s: %w", s.name, key, err)
@@ -74,6 +80,9 @@ func (s *Store) Create(ctx context.Context, key string, v any) (uint64, error) {
 
 // Update writes v only if key is still at revision rev; ErrConflict otherwise.
 func (s *Store) Update(ctx context.Context, key string, v any, rev uint64) (uint64, error) {
+	if err := CheckKey(key); err != nil {
+		return 0, Permanent(fmt.Errorf("%s update: %w", s.name, err))
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("%s update %s: %w", s.name, key, err)
@@ -90,6 +99,9 @@ func (s *Store) Update(ctx context.Context, key string, v any, rev uint64) (uint
 
 // Put writes v unconditionally.
 func (s *Store) Put(ctx context.Context, key string, v any) (uint64, error) {
+	if err := CheckKey(key); err != nil {
+		return 0, Permanent(fmt.Errorf("%s put: %w", s.name, err))
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return 0, fmt.Errorf("%s put %s: %w", s.name, key, err)
@@ -103,6 +115,9 @@ func (s *Store) Put(ctx context.Context, key string, v any) (uint64, error) {
 
 // Delete removes key (no error when absent).
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return Permanent(fmt.Errorf("%s delete: %w", s.name, err))
+	}
 	if err := s.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("%s delete %s: %w", s.name, key, err)
 	}

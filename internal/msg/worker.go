@@ -438,7 +438,7 @@ func (w *laneWorker) call(ctx context.Context, t *Task) (result any, err error) 
 func (w *laneWorker) malformed(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, decodeErr error) {
 	b := w.bus
 	id := m.Headers().Get(jetstream.MsgIDHeader)
-	if id == "" || !idRE.MatchString(id) {
+	if !ValidTaskID(id) {
 		seq := uint64(0)
 		if meta != nil {
 			seq = meta.Sequence.Stream
