@@ -386,3 +386,15 @@ func RedactURL(raw string) string {
 func (b *Bus) Close() {
 	_ = b.nc.Drain()
 }
+
+// ErrDisconnected is returned by Healthy while the connection to NATS is down.
+var ErrDisconnected = errors.New("not connected to NATS")
+
+// Healthy reports whether the bus can work now: nil while connected to NATS,
+// else an error (wrapping ErrDisconnected) that names the connection's state.
+func (b *Bus) Healthy() error {
+	if b.nc.IsConnected() {
+		return nil
+	}
+	return fmt.Errorf("%w (%s)", ErrDisconnected, strings.ToLower(b.nc.Status().String()))
+}
