@@ -128,7 +128,7 @@ func Unsubscribe(ctx context.Context, client *http.Client, link string) (status 
 // NewUnsubscribeClient returns the HTTP client Unsubscribe uses by default:
 // DefaultUnsubscribeTimeout, no proxy, no cookie jar, and a dialer that
 // refuses non-public addresses (loopback, private, link-local, CGNAT,
-// unspecified, multicast), checked on the address actually dialled, after
+// unspecified, multicast, benchmarking, reserved, NAT64, 6to4, IPv4-compatible), checked on the address actually dialled, after
 // DNS resolution. The URL comes from a stranger's mail; without the guard it
 // could make Steward POST to a router or another service on the user's
 // network.
@@ -161,12 +161,29 @@ func NewUnsubscribeClient() *http.Client {
 	}
 }
 
-// cgnat is the shared address space of RFC 6598.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+// nonPublic are the ranges IsGlobalUnicast accepts but a one-click
+// unsubscribe must never reach: they are not public hosts, or they embed an
+// IPv4 address a translator or relay would turn into a private one.
+var nonPublic = [...]netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),  // shared address space (CGNAT), RFC 6598
+	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking, RFC 2544
+	netip.MustParsePrefix("240.0.0.0/4"),    // reserved (and 255.255.255.255), RFC 1112
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64 well-known prefix, RFC 6052: 64:ff9b::10.0.0.1 is 10.0.0.1
+	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64, RFC 8215
+	netip.MustParsePrefix("2002::/16"),      // 6to4, RFC 3056: embeds any IPv4 address
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible, deprecated by RFC 4291
+}
 
 // publicAddr reports whether ip is a public unicast address.
 func publicAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
-		!ip.IsLinkLocalUnicast() && !cgnat.Contains(ip)
+	if !ip.IsValid() || !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }

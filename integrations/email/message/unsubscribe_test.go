@@ -211,6 +211,20 @@ func TestPublicAddr(t *testing.T) {
 		"255.255.255.255":      false,
 		"::ffff:127.0.0.1":     false,
 		"::ffff:93.184.216.34": true,
+		// Audit finding 5: ranges IsGlobalUnicast accepts.
+		"64:ff9b::a00:1":    false, // NAT64 of 10.0.0.1
+		"64:ff9b::7f00:1":   false, // NAT64 of 127.0.0.1
+		"2002:a00:1::1":     false, // 6to4 of 10.0.0.1
+		"2002:5db8:d822::1": false, // 6to4 of a public address: still a relay
+		"::7f00:1":          false, // IPv4-compatible 127.0.0.1
+		"::a00:1":           false, // IPv4-compatible 10.0.0.1
+		"198.18.0.1":        false, // benchmarking
+		"198.19.255.254":    false,
+		"240.0.0.1":         false, // reserved
+		"254.1.2.3":         false,
+		"198.20.0.1":        true,  // just outside 198.18.0.0/15
+		"64:ff9b:1::a00:1":  false, // local-use NAT64, RFC 8215
+		"2003::1":           true,  // just outside 2002::/16
 	}
 	for s, want := range tests {
 		if got := publicAddr(netip.MustParseAddr(s)); got != want {
