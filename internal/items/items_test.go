@@ -3,6 +3,8 @@ package items
 import (
 	"strings"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/msg"
 )
 
 func TestStoreKey(t *testing.T) {
@@ -19,5 +21,71 @@ func TestStoreKey(t *testing.T) {
 	}
 	if Prefix("email.personal", "inbox") != "email_personal.inbox.>" {
 		t.Fatal(Prefix("email.personal", "inbox"))
+	}
+}
+
+// Keys minted now get 64-bit tokens; keys stored before keep their 32-bit
+// token, so the items stored before the upgrade are found where they are.
+func TestStoreKeyVersions(t *testing.T) {
+	tests := []struct {
+		key, want string
+	}{
+		{"v2:0123abcd", "email_personal.inbox.v2_0123abcd=" + KeyToken("v2:0123abcd")[len("v2_0123abcd="):]},
+		{"<abc@example.com>", "email_personal.inbox." + msg.KeyToken("<abc@example.com>")},
+		{"imap_42", "email_personal.inbox." + msg.KeyToken("imap_42")},
+	}
+	for _, tt := range tests {
+		if got := StoreKey("email.personal", "inbox", tt.key); got != tt.want {
+			t.Errorf("StoreKey(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+	if got := StoreKey("email.personal", "inbox", "v2:x"); !strings.Contains(got, "=") || len(got)-strings.LastIndex(got, "=")-1 != 16 {
+		t.Errorf("a v2 key has no 64-bit token: %q", got)
+	}
+}
+
+func TestKeyToken(t *testing.T) {
+	for _, s := range []string{"", "x", "<abc+tag@example.com>", strings.Repeat("é", 500), "a=b", "draft_reply|{\"kind\":1}"} {
+		tok := KeyToken(s)
+		readable, sum, ok := strings.Cut(tok, "=")
+		if !ok || len(sum) != 16 || strings.Contains(readable, "=") || len(readable) > maxReadable {
+			t.Errorf("KeyToken(%q) = %q: want <readable>=<16 hex>", s, tok)
+		}
+		for _, c := range tok {
+			if !(c == '_' || c == '-' || c == '=' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				t.Errorf("KeyToken(%q) = %q has %q", s, tok, c)
+			}
+		}
+		if KeyToken(s) != tok {
+			t.Errorf("KeyToken(%q) is not deterministic", s)
+		}
+		// New and legacy tokens never meet: only new ones have '='.
+		if strings.Contains(LegacyKeyToken(s), "=") {
+			t.Errorf("LegacyKeyToken(%q) = %q has '='", s, LegacyKeyToken(s))
+		}
+	}
+	if KeyToken("<abc+tag@example.com>") == KeyToken("<abc_tag@example.com>") {
+		t.Error("sanitised texts share a token")
+	}
+}
+
+// LegacyKeyToken must give exactly what msg.KeyToken gave (and gives while it
+// exists): the golden values pin it for when msg.KeyToken is gone.
+func TestLegacyKeyToken(t *testing.T) {
+	golden := map[string]string{
+		"<abc@example.com>":        "_abc_example_com_-f0c0e7bf",
+		"imap_42":                  "imap_42-c2a04e44",
+		"draft_reply|{\"kind\":1}": "draft_reply___kind__1_-b03d6350",
+		"日本語\u2028":                "____-72f9eefc",
+	}
+	for s, want := range golden {
+		if got := LegacyKeyToken(s); got != want {
+			t.Errorf("LegacyKeyToken(%q) = %q, want %q", s, got, want)
+		}
+	}
+	for _, s := range []string{"", "x", "<abc+tag@example.com>", strings.Repeat("é", 500), "draft_reply|{\"kind\":1}", "日本語\u2028"} {
+		if got, want := LegacyKeyToken(s), msg.KeyToken(s); got != want {
+			t.Errorf("LegacyKeyToken(%q) = %q, msg.KeyToken = %q", s, got, want)
+		}
 	}
 }
