@@ -198,7 +198,7 @@ func (j *Journal) appendLine(key, name, line string) error {
 		return fmt.Errorf("daily log record %s: %w", filepath.Join(j.logsDir, logStateFile), err)
 	}
 
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, filePerm)
 	if err != nil {
 		if isEscape(err) {
 			return msg.Permanent(fmt.Errorf("daily log %s: %w", name, err))
@@ -261,7 +261,7 @@ func saveLogState(root *os.Root, st *logState) error {
 		return err
 	}
 	tmp := logStateFile + ".tmp"
-	if err := root.WriteFile(tmp, data, 0o644); err != nil {
+	if err := root.WriteFile(tmp, data, filePerm); err != nil {
 		return err
 	}
 	if err := root.Rename(tmp, logStateFile); err != nil {

@@ -182,12 +182,24 @@ func (j *Journal) done(kind, key string, err error) {
 	}
 }
 
+// Modes of what the journal creates. Logs and notes are private: mail
+// subjects, senders and summaries are nobody else's business on a shared
+// machine. Only new files and directories get them; an existing file or
+// directory keeps the mode its owner gave it (never widened, never narrowed).
+const (
+	// filePerm is the mode of a new daily log, note or state file.
+	filePerm = 0o600
+	// dirPerm is the mode of a new directory (the logs and notes directories
+	// themselves when missing, and every folder below them).
+	dirPerm = 0o700
+)
+
 // ensureRoot creates dir (the configured directory itself, which may be a
-// symbolic link) and opens it as a root: every path below it is resolved
+// symbolic link) with dirPerm when missing, and opens it as a root: every path below it is resolved
 // without leaving it. It is opened per operation, so a directory that is moved
 // or recreated while the journal runs is picked up, never written behind.
 func ensureRoot(dir string) (*os.Root, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return nil, err
 	}
 	return os.OpenRoot(dir)

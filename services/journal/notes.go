@@ -212,7 +212,7 @@ func placeNote(root *os.Root, want, other string, front map[string]any) error {
 		return err
 	}
 	if otherExists && !wantExists {
-		if err := root.MkdirAll(path.Dir(want), 0o755); err != nil {
+		if err := root.MkdirAll(path.Dir(want), dirPerm); err != nil {
 			return err
 		}
 		if err := root.Rename(other, want); err != nil {
@@ -283,21 +283,34 @@ func noteBody(text string) string {
 
 // writeFileAtomic writes content to p (creating its directory) unless p already
 // holds exactly that; it reports whether it wrote. The new content goes to a
-// hidden temporary file beside p, is synced, then renamed over p.
+// hidden temporary file beside p, is synced, then renamed over p. A new note is
+// filePerm (its directories dirPerm); a rewritten one keeps the permission bits
+// its owner gave it.
 func writeFileAtomic(root *os.Root, p string, content []byte) (bool, error) {
 	if old, err := root.ReadFile(p); err == nil && bytes.Equal(old, content) {
 		return false, nil
 	}
+	var keepMode fs.FileMode
+	if fi, err := root.Stat(p); err == nil && fi.Mode().IsRegular() {
+		keepMode = fi.Mode().Perm()
+	}
 	dir := path.Dir(p)
-	if err := root.MkdirAll(dir, 0o755); err != nil {
+	if err := root.MkdirAll(dir, dirPerm); err != nil {
 		return false, err
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := path.Join(dir, "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".tmp")
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
 		return false, err
+	}
+	if keepMode != 0 && keepMode != filePerm {
+		if err := f.Chmod(keepMode); err != nil {
+			_ = f.Close()
+			_ = root.Remove(tmp)
+			return false, err
+		}
 	}
 	_, werr := f.Write(content)
 	serr := f.Sync()
