@@ -92,7 +92,14 @@ func (c *Config) Describe(w io.Writer) error {
 	if !c.Gateway.Token.IsZero() {
 		tok = "token set"
 	}
-	fmt.Fprintf(&b, "Gateway: %s (%s)\n", c.Gateway.Listen, tok)
+	gw := []string{tok}
+	if c.Gateway.TLSCert != "" {
+		gw = append(gw, "HTTPS")
+	}
+	if len(c.Gateway.Hosts) > 0 {
+		gw = append(gw, "also answers to "+strings.Join(c.Gateway.Hosts, ", "))
+	}
+	fmt.Fprintf(&b, "Gateway: %s (%s)\n", c.Gateway.Listen, strings.Join(gw, "; "))
 	if len(c.Warnings) > 0 {
 		fmt.Fprintf(&b, "Warnings (%d):\n", len(c.Warnings))
 		for _, w := range c.Warnings {
@@ -272,6 +279,17 @@ func (c *Config) maskedNode() *yaml.Node {
 	add(gw, "listen", strNode(c.Gateway.Listen))
 	if !c.Gateway.Token.IsZero() {
 		add(gw, "token", valNode(c.Gateway.Token))
+	}
+	if len(c.Gateway.Hosts) > 0 {
+		hosts := seqNode()
+		for _, h := range c.Gateway.Hosts {
+			hosts.Content = append(hosts.Content, strNode(h))
+		}
+		add(gw, "hosts", hosts)
+	}
+	if c.Gateway.TLSCert != "" {
+		add(gw, "tls_cert", strNode(c.Gateway.TLSCert))
+		add(gw, "tls_key", strNode(c.Gateway.TLSKey))
 	}
 	add(root, "gateway", gw)
 

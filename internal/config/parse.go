@@ -25,7 +25,7 @@ var (
 	rateLimitKeys   = []string{"max", "per"}
 	chatKeys        = []string{"llm", "system_prompt", "max_message_bytes"}
 	natsKeys        = []string{"url", "listen", "store_dir", "credentials"}
-	gatewayKeys     = []string{"listen", "token"}
+	gatewayKeys     = []string{"listen", "token", "hosts", "tls_cert", "tls_key"}
 	scheduleKeys    = []string{"every", "cron"}
 	automationKeys  = []string{"when", "then"}
 	classifyKeys    = []string{"prompt", "type", "values"}
@@ -75,7 +75,7 @@ func (p *parser) document(root *yaml.Node, cfg *Config) map[string]fileScalar {
 	p.queuePolicies(top.get("queue_policies"), cfg)
 	p.chat(top, cfg)
 	p.nats(top.get("nats"), cfg, file)
-	p.gateway(top.get("gateway"), file)
+	p.gateway(top.get("gateway"), cfg, file)
 	return file
 }
 
@@ -504,8 +504,8 @@ func (p *parser) nats(n *yaml.Node, cfg *Config, file map[string]fileScalar) {
 	}
 }
 
-func (p *parser) gateway(n *yaml.Node, file map[string]fileScalar) {
-	o, ok := p.object(n, "gateway", "a mapping (listen:, token:)")
+func (p *parser) gateway(n *yaml.Node, cfg *Config, file map[string]fileScalar) {
+	o, ok := p.object(n, "gateway", "a mapping (listen:, token:, hosts:, tls_cert:, tls_key:)")
 	if !ok {
 		return
 	}
@@ -517,6 +517,8 @@ func (p *parser) gateway(n *yaml.Node, file map[string]fileScalar) {
 			file["gateway.token"] = fileScalar{value: s, node: deref(tn)}
 		}
 	}
+	p.gatewayHosts(o, cfg)
+	p.gatewayTLS(o, cfg)
 }
 
 // checkLLMsPresent warns when no profile is configured: unlike the reference,

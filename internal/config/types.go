@@ -319,6 +319,14 @@ type Gateway struct {
 	// Token, when set, is required as a bearer token on every request and allows
 	// binding beyond loopback.
 	Token Secret `json:"token"`
+	// Hosts are the host names (optionally host:port) the gateway answers to
+	// besides loopback addresses and localhost: a request whose Host header is
+	// neither is refused (421), which defeats DNS rebinding. List the names you
+	// open the gateway with when it listens beyond loopback (see SplitHostEntry).
+	Hosts []string `json:"hosts,omitempty"`
+	// TLSCert and TLSKey are PEM file paths; set both (or neither) to serve HTTPS.
+	TLSCert string `json:"tls_cert,omitempty"`
+	TLSKey  string `json:"tls_key,omitempty"`
 }
 
 // Integration returns the integration with the composite id.
