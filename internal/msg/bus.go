@@ -20,8 +20,19 @@ type Options struct {
 	URL string
 	// Server is the embedded server to connect to in-process.
 	Server *Server
-	// Credentials is a NATS .creds file for URL connections.
+	// Credentials is a credentials file for URL connections: a NATS .creds file
+	// (user JWT and seed) or an nkey seed file such as the embedded server's
+	// steward.nk (see [Server.NkeyFile]). In-process connections need none.
 	Credentials string
+	// ConnectWait is how long Connect keeps retrying a URL server that cannot be
+	// reached yet, e.g. at boot before the NATS machine is up (0 = fail at once).
+	// Authorization failures are never retried.
+	ConnectWait time.Duration
+	// MaxDisconnect is how long the connection may stay lost before the Bus gives
+	// up (default 2 minutes): Done is closed and Err says why, so `steward run`
+	// exits non-zero and its service manager restarts it. Until then nats.go
+	// reconnects on its own, without limit.
+	MaxDisconnect time.Duration
 	// Name is the connection name shown by `nats server report connections`.
 	Name string
 	// Logger receives operational logs (nil = slog.Default()).
@@ -76,6 +87,8 @@ type Bus struct {
 	// instance names this Bus in the doorbells it rings, so its own lanes skip
 	// them (they were woken directly).
 	instance string
+	// watch follows the connection's state: disconnects, reconnects, giving up.
+	watch *connWatch
 
 	mu        sync.Mutex
 	consumers map[string][MaxPriority + 1]jetstream.Consumer // lane → consumer per priority
@@ -153,34 +166,53 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 	if o.Name == "" {
 		o.Name = "steward"
 	}
-	nopts := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1)}
+	if o.MaxDisconnect <= 0 {
+		o.MaxDisconnect = DefaultMaxDisconnect
+	}
 	url := o.URL
+	watch := newConnWatch(o.Logger, o.MaxDisconnect, RedactURL(url))
+	nopts := append(watch.options(), nats.Name(o.Name))
 	switch {
 	case url != "":
 		if o.Credentials != "" {
-			nopts = append(nopts, nats.UserCredentials(o.Credentials))
+			auth, err := credentialsOption(o.Credentials, o.Logger)
+			if err != nil {
+				return nil, err
+			}
+			nopts = append(nopts, auth)
 		}
 	case o.Server != nil:
 		nopts = append(nopts, nats.InProcessServer(o.Server.ns))
+		if o.Server.kp != nil {
+			pub, err := o.Server.kp.PublicKey()
+			if err != nil {
+				return nil, fmt.Errorf("embedded nats credentials: %w", err)
+			}
+			nopts = append(nopts, nats.Nkey(pub, o.Server.sign))
+		}
+		watch.addr, watch.inProcess = "embedded server (in-process)", true
 	default:
 		return nil, errors.New("msg: neither a NATS URL nor an embedded server given")
 	}
-	nc, err := nats.Connect(url, nopts...)
+	nc, err := dial(ctx, url, o.ConnectWait, o.Logger, nopts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", RedactURL(url), err)
+		return nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
+		watch.closing()
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	b := &Bus{o: o, nc: nc, js: js, log: o.Logger, consumers: map[string][MaxPriority + 1]jetstream.Consumer{}, instance: randomHex(8)}
+	b := &Bus{o: o, nc: nc, js: js, log: o.Logger, consumers: map[string][MaxPriority + 1]jetstream.Consumer{}, instance: randomHex(8), watch: watch}
 	if err := b.provision(ctx); err != nil {
+		watch.closing()
 		nc.Close()
 		return nil, err
 	}
 	for _, lane := range o.Lanes {
 		if _, err := b.laneConsumers(ctx, lane); err != nil {
+			watch.closing()
 			nc.Close()
 			return nil, err
 		}
@@ -382,10 +414,23 @@ func RedactURL(raw string) string {
 	return strings.Join(parts, ",")
 }
 
-// Close closes the connection (after flushing buffered publishes).
+// Close closes the connection (after flushing buffered publishes). Done is
+// closed once it is, with a nil Err.
 func (b *Bus) Close() {
-	_ = b.nc.Drain()
+	b.watch.closing()
+	if err := b.nc.Drain(); err != nil {
+		b.nc.Close() // not connected (or closed already): nothing to flush
+	}
 }
+
+// Done is closed when the Bus stops for good: Close was called, the server
+// closed the connection in a way nats.go does not recover from, or it stayed
+// lost longer than Options.MaxDisconnect. Err then tells which.
+func (b *Bus) Done() <-chan struct{} { return b.watch.done }
+
+// Err is nil while the Bus works and after Close; once Done is closed without
+// Close it says why the Bus gave up (wrapping ErrConnectionLost).
+func (b *Bus) Err() error { return b.watch.failure() }
 
 // ErrDisconnected is returned by Healthy while the connection to NATS is down.
 var ErrDisconnected = errors.New("not connected to NATS")

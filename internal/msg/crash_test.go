@@ -26,7 +26,8 @@ func TestMain(m *testing.M) {
 // crashWorker serves lane io and announces each task it starts, then hangs in the
 // handler until it is killed.
 func crashWorker(url string) {
-	b, err := Connect(context.Background(), Options{URL: url, Logger: quietLogger(), AckWait: time.Second})
+	b, err := Connect(context.Background(), Options{URL: url, Credentials: os.Getenv("STEWARD_MSG_CRASH_CREDS"),
+		Logger: quietLogger(), AckWait: time.Second})
 	if err != nil {
 		fmt.Println("connect:", err)
 		os.Exit(2)
@@ -48,7 +49,7 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	p := mustPublish(t, b, Spec{Type: "test.crash"})
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "STEWARD_MSG_CRASH_WORKER="+env.srv.ClientURL())
+	cmd.Env = append(os.Environ(), "STEWARD_MSG_CRASH_WORKER="+env.srv.ClientURL(), "STEWARD_MSG_CRASH_CREDS="+env.srv.NkeyFile())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 	if slots < 1 {
 		return fmt.Errorf("serve lane %s: slots must be at least 1", lane)
 	}
-	consumers, err := b.laneConsumers(ctx, lane)
+	consumers, err := b.serveConsumers(ctx, lane)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while provisioning
@@ -131,6 +131,30 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 		<-done
 	}
 	return nil
+}
+
+// serveConsumers provisions lane's consumers for Serve, retrying while the
+// connection is down (a lane started during a NATS restart waits for it rather
+// than ending the process), until ctx is done or the Bus gives up.
+func (b *Bus) serveConsumers(ctx context.Context, lane string) ([MaxPriority + 1]jetstream.Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		cs, err := b.laneConsumers(ctx, lane)
+		if err == nil || !ValidLane(lane) || ctx.Err() != nil {
+			return cs, err
+		}
+		delay := min(time.Duration(attempt)*time.Second, 5*time.Second)
+		b.log.Warn("cannot provision the lane's consumers yet; retrying", "lane", lane, "err", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return cs, ctx.Err()
+		case <-b.Done():
+			if lost := b.Err(); lost != nil {
+				return cs, fmt.Errorf("serve lane %s: %w (last error: %w)", lane, lost, err)
+			}
+			return cs, fmt.Errorf("serve lane %s: the bus is closed: %w", lane, err)
+		case <-time.After(delay):
+		}
+	}
 }
 
 // doorbell wakes idle slots when something is published to their lane.
@@ -222,7 +246,12 @@ func (w *laneWorker) slot(ctx context.Context, maxPrio int) {
 		wake := w.bell.channel()
 		m, err := w.next(ctx, maxPrio)
 		if err != nil && ctx.Err() == nil {
-			w.bus.log.Warn("fetch failed", "lane", w.lane, "err", err)
+			if w.bus.Healthy() != nil {
+				// The connection watch logs the outage once; the slot retries.
+				w.bus.log.Debug("fetch failed while disconnected", "lane", w.lane, "err", err)
+			} else {
+				w.bus.log.Warn("fetch failed", "lane", w.lane, "err", err)
+			}
 		}
 		if m != nil {
 			w.run(m)
