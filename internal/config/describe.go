@@ -122,13 +122,9 @@ func (c *Config) Describe(w io.Writer) error {
 	return err
 }
 
-// maskText hides a text that came from secrets.yaml.
-func (c *Config) maskText(s string) string {
-	if key, ok := c.masks[s]; ok && s != "" {
-		return "!secret " + key
-	}
-	return s
-}
+// maskText hides a text that came from secrets.yaml, secrets.yaml values
+// inside it and credentials written inside URLs (see maskValue).
+func (c *Config) maskText(s string) string { return c.maskValue(s) }
 
 // --- node building
 
@@ -451,5 +447,11 @@ func (c *Config) maskNode(n *yaml.Node, isKey bool) {
 	}
 	if rest, ok := strings.CutPrefix(n.Value, "!secret "); ok && n.Tag == "!!str" && rest != "" && !strings.ContainsAny(rest, " \n") {
 		n.Tag, n.Value, n.Style = "!secret", rest, 0
+		return
+	}
+	// Credentials inside a longer value: a URL's password or api_key, a
+	// secrets.yaml value quoted in a prompt or parameter.
+	if n.Tag == "!!str" || n.Tag == "" {
+		n.Value = c.maskValue(n.Value)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // overridableKeys are the scalar keys that STEWARD_* variables and flags may set.
 var overridableKeys = []string{
-	"nats.url", "nats.listen", "nats.store_dir",
+	"nats.url", "nats.listen", "nats.store_dir", "nats.credentials",
 	"gateway.listen", "gateway.token",
 	"directories.data", "directories.logs", "directories.notes",
 }
@@ -146,6 +146,7 @@ func (p *parser) layer(cfg *Config, file map[string]fileScalar, opts LoadOptions
 	cfg.NATS.URL = str("nats.url", "")
 	cfg.NATS.Listen = str("nats.listen", DefaultNATSListen)
 	cfg.NATS.StoreDir = str("nats.store_dir", filepath.Join(cfg.Directories.Data, "nats"))
+	cfg.NATS.Credentials = str("nats.credentials", "")
 	cfg.Gateway.Listen = str("gateway.listen", DefaultGatewayListen)
 	if tok, ok := get("gateway.token"); ok {
 		secretKey := ""

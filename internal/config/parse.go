@@ -496,11 +496,10 @@ func (p *parser) nats(n *yaml.Node, cfg *Config, file map[string]fileScalar) {
 		return
 	}
 	o.unknown(natsKeys, nil)
-	for _, k := range []string{"url", "listen", "store_dir"} {
+	// credentials is a file path, so flags (--nats-creds) and
+	// STEWARD_NATS_CREDENTIALS may set it like the other nats keys.
+	for _, k := range []string{"url", "listen", "store_dir", "credentials"} {
 		p.scalarInto(o, k, "nats", file)
-	}
-	if s, ok := p.text(o.get("credentials"), o.key("credentials")); ok {
-		cfg.NATS.Credentials = s
 	}
 }
 

@@ -3,6 +3,7 @@ package config_test
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -368,7 +369,7 @@ gateway:
 		if config.EnvName("gateway.token") != "STEWARD_GATEWAY_TOKEN" || config.EnvName("nats.store_dir") != "STEWARD_NATS_STORE_DIR" {
 			t.Error("EnvName")
 		}
-		if len(config.OverridableKeys()) != 8 {
+		if keys := config.OverridableKeys(); len(keys) != 9 || !slices.Contains(keys, "nats.credentials") {
 			t.Error("OverridableKeys")
 		}
 	})
