@@ -2,6 +2,8 @@ package email
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,14 +13,27 @@ import (
 
 	"github.com/stewardhq/steward/integrations/email/mailbox"
 	"github.com/stewardhq/steward/integrations/email/message"
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/platform"
 )
 
-// OpenActor opens one IMAP session for the whole action list of an item and
-// finds the message again by UID (or, after a UIDVALIDITY change, by Message-ID).
+// ErrWrongMessage is the refusal of an actor whose message is not the one
+// the rules decided on: the UID (or, after INBOX was renumbered, the
+// Message-ID) now names a message with other content.
+var ErrWrongMessage = errors.New("the message found is not the one the rules decided on")
+
+// OpenActor opens one IMAP session for the whole action list of an item,
+// finds the message again by UID (or, after a UIDVALIDITY change, by
+// Message-ID), fetches it and checks it is the item's message: the same
+// content digest (for an item collected before digests, the same Message-ID
+// and prompt content). A different message is refused — a permanent error
+// wrapping ErrWrongMessage and a line in the daily log — before any action
+// and before the pipeline writes any intent. A message no longer in INBOX is
+// not an error here: moves count as done and a draft or an unsubscribe is not
+// performed.
 func (p *inbox) OpenActor(ctx context.Context, env platform.Env, it *items.Item) (platform.Actor, error) {
 	in, err := env.Integration(it.Integration)
 	if err != nil {
@@ -29,18 +44,56 @@ func (p *inbox) OpenActor(ctx context.Context, env platform.Env, it *items.Item)
 		return nil, classifyError(err)
 	}
 	uid, uidv := itemRef(it)
-	mid := it.Key
-	if len(mid) > 5 && mid[:5] == "imap_" {
-		mid = ""
-	}
+	mid, _ := it.Facts[message.FactMessageID].(string)
 	a := &actor{p: p, env: env, in: in, it: it, s: s, release: release}
 	a.uid, a.resolveErr = s.Resolve(ctx, mailbox.Ref{UIDValidity: uidv, UID: uid, MessageID: mid})
-	if a.resolveErr == nil {
-		// Read the original now: a draft or an unsubscribe later in the list needs
-		// it even when an earlier action moved the message out of INBOX.
-		_, _ = a.original(ctx)
+	if a.resolveErr != nil {
+		return a, nil
 	}
+	// Read the original now: it is checked before anything is done, and a
+	// draft or an unsubscribe later in the list needs it even when an earlier
+	// action moved the message out of INBOX.
+	f, err := s.Fetch(ctx, a.uid)
+	if errors.Is(err, mailbox.ErrNoSuchMessage) {
+		a.resolveErr = err
+		return a, nil
+	}
+	if err != nil {
+		release(err)
+		return nil, classifyError(err)
+	}
+	m, err := message.Parse(f.Raw)
+	if err != nil {
+		release(nil)
+		return nil, msg.Permanent(fmt.Errorf("parse message uid %d: %w", f.UID, err))
+	}
+	if why := verifyMessage(it, f, m); why != "" {
+		release(nil)
+		from, _ := it.Facts[message.FactFromAddress].(string)
+		subject, _ := it.Facts[message.FactSubject].(string)
+		_ = env.Audit(ctx, audit.Event{Source: in.ID(), Kind: audit.KindBlocked, Integration: in.ID(), Platform: platformName,
+			Item: it.Key, ID: "wrong-message:" + it.StoreKey() + ":" + contentDigest(f),
+			Text: fmt.Sprintf("Refused to act on email from **%s** — `%s`: uid %d holds another message (%s); nothing done",
+				from, message.ShortSubject(subject), f.UID, why)})
+		return nil, msg.Permanent(fmt.Errorf("email %s uid %d: %w (%s)", it.Key, f.UID, ErrWrongMessage, why))
+	}
+	a.orig = m
 	return a, nil
+}
+
+// verifyMessage returns why the fetched message is not the item's ("" = it
+// is).
+func verifyMessage(it *items.Item, f *mailbox.Fetched, m *message.Message) string {
+	if it.Digest != "" {
+		if contentDigest(f) != it.Digest {
+			return "its content digest differs from the one recorded at collect"
+		}
+		return ""
+	}
+	if !sameLegacyContent(it, m) {
+		return "its Message-ID or content differs from what was recorded at collect"
+	}
+	return ""
 }
 
 // actor performs the inbox actions on one message.
@@ -63,9 +116,15 @@ func (a *actor) Close(err error) { a.release(err) }
 // longer in INBOX counts as moved), draft_reply (APPEND to \Drafts with \Draft),
 // unsubscribe (RFC 8058 one-click POST). A folder move marks the item synced.
 func (a *actor) Perform(ctx context.Context, act config.Action) (string, error) {
+	return a.PerformKeyed(ctx, act, "")
+}
+
+// PerformKeyed is Perform for an action the pipeline ledgers under key: a
+// draft gets the Message-ID draftMessageID(key), by which Resume finds it.
+func (a *actor) PerformKeyed(ctx context.Context, act config.Action, key string) (string, error) {
 	var lines []string
 	for _, na := range actionsOf(act) {
-		line, err := a.performOne(ctx, na[0], na[1])
+		line, err := a.performOne(ctx, na[0], na[1], key)
 		if err != nil {
 			return strings.Join(lines, "; "), err
 		}
@@ -76,8 +135,61 @@ func (a *actor) Perform(ctx context.Context, act config.Action) (string, error) 
 	return strings.Join(lines, "; "), nil
 }
 
+// Resume finishes an action whose earlier attempt under ledger key was
+// interrupted (a crash between the intent and its completion): a draft is
+// looked for in \Drafts by its Message-ID and APPENDed only when absent; moves
+// are idempotent anyway. ok is false, and nothing is done, when the action
+// holds an unsubscribe: whether its POST happened cannot be known, so it stays
+// at most once.
+func (a *actor) Resume(ctx context.Context, act config.Action, key string) (line string, ok bool, err error) {
+	pairs := actionsOf(act)
+	for _, na := range pairs {
+		if na[0] == "unsubscribe" {
+			return "", false, nil
+		}
+	}
+	var lines []string
+	for _, na := range pairs {
+		if na[0] == "draft_reply" {
+			found, err := a.s.FindDraft(ctx, draftMessageID(key))
+			if err != nil {
+				if errors.Is(err, mailbox.ErrNoSpecialUse) {
+					return strings.Join(lines, "; "), true, platform.NotPerformed(classifyError(err))
+				}
+				return strings.Join(lines, "; "), true, classifyError(err)
+			}
+			if found {
+				subject, _ := a.it.Facts[message.FactSubject].(string)
+				from, _ := a.it.Facts[message.FactFromAddress].(string)
+				lines = append(lines, fmt.Sprintf("Drafted a reply to **%s** — `%s` (found in Drafts after a restart; not appended again)",
+					from, message.ShortSubject(message.ReplySubject(subject))))
+				continue
+			}
+		}
+		l, err := a.performOne(ctx, na[0], na[1], key)
+		if err != nil {
+			return strings.Join(lines, "; "), true, err
+		}
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; "), true, nil
+}
+
+// draftMessageID is the Message-ID of the draft of the action ledgered under
+// key ("" = a random one): deterministic, so a draft APPENDed before a crash
+// is found again.
+func draftMessageID(key string) string {
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "<steward-draft-" + hex.EncodeToString(sum[:16]) + "@steward.invalid>"
+}
+
 // performOne does one named inbox action.
-func (a *actor) performOne(ctx context.Context, name, arg string) (string, error) {
+func (a *actor) performOne(ctx context.Context, name, arg, key string) (string, error) {
 	from, _ := a.it.Facts["from_address"].(string)
 	subject, _ := a.it.Facts["subject"].(string)
 	switch name {
@@ -117,7 +229,7 @@ func (a *actor) performOne(ctx context.Context, name, arg string) (string, error
 			return "", platform.NotPerformed(err)
 		}
 		username, _ := a.in.Fields["username"].(string)
-		raw := message.BuildDraft(orig, arg, username)
+		raw := message.BuildDraftWith(orig, message.DraftOptions{Text: arg, From: username, Date: a.env.Now(), MessageID: draftMessageID(key)})
 		if _, err := a.s.AppendDraft(ctx, raw, a.env.Now()); err != nil {
 			if errors.Is(err, mailbox.ErrNoSpecialUse) {
 				return "", platform.NotPerformed(classifyError(err))

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/integrations/email/mailbox"
@@ -115,8 +116,9 @@ type checkPayload struct {
 	Window      string `json:"window"`
 }
 
-// Check lists INBOX in one IMAP session and compares it with the known items:
-// a new message gets a collect task; a known one gets its flags refreshed and is
+// Check lists INBOX in one IMAP session and compares it with the known items
+// (by the UIDs collects verified, see identity.go): a message under an
+// unknown UID gets a collect task; a known one gets its flags refreshed and is
 // classified again when the classification config changed (or evaluated again
 // when the rules changed); an item whose message left INBOX is marked synced.
 func (p *inbox) Check(ctx context.Context, env platform.Env, t *msg.Task) (any, error) {
@@ -164,35 +166,60 @@ func (p *inbox) Check(ctx context.Context, env platform.Env, t *msg.Task) (any, 
 	if err != nil {
 		return nil, err
 	}
-	byKey := make(map[string]*items.Item, len(known))
+	// A listed message is a known item only by a reference a collect verified
+	// (the UID recorded on the item, or one of its Refs): never by its
+	// Message-ID, which the sender chooses.
+	byRef := make(map[string]*items.Item, len(known))
 	for _, it := range known {
-		byKey[it.Key] = it
+		if uid, uidv := itemRef(it); uid != 0 {
+			byRef[mailRef(uidv, uid)] = it
+		}
+	}
+	for _, it := range known {
+		for _, r := range it.Refs {
+			if _, taken := byRef[r]; !taken {
+				byRef[r] = it
+			}
+		}
+	}
+	// Message-IDs already in use: a new mail reusing one gets a note of its
+	// own (the note name is made of the date and the Message-ID).
+	midInUse := map[string]bool{}
+	for _, it := range known {
+		if id, _ := it.Facts[message.FactMessageID].(string); id != "" {
+			midInUse[id] = true
+		}
 	}
 	classHash := env.ClassificationHash(in.ID(), platformName)
 	rulesHash := env.RulesHash(in.ID(), platformName)
 	var newCount, reclassify, reevaluate, left int
 	seen := map[string]bool{}
 	for _, m := range state.Messages {
-		key := m.MessageID
-		if key == "" {
-			key = "imap_" + strconv.FormatUint(uint64(m.UID), 10)
-		}
-		if seen[key] {
-			continue // a duplicate Message-ID: the newest copy speaks for both
-		}
-		seen[key] = true
-		it, ok := byKey[key]
+		it, ok := byRef[mailRef(state.UIDValidity, m.UID)]
 		if !ok {
+			// Unknown UID: a new mail, or a known one moved back or renumbered.
+			// The collect tells which by the message's content.
+			payload := map[string]any{"integration": in.ID(), "platform": platformName, "uid": m.UID, "uidvalidity": state.UIDValidity}
+			if m.MessageID != "" {
+				if midInUse[m.MessageID] {
+					payload["shared_message_id"] = true
+				}
+				midInUse[m.MessageID] = true
+			}
 			if _, err := env.Publish(ctx, msg.Spec{Type: "email.inbox.collect", Priority: msg.PriorityCollect, Lane: msg.LaneIO, ApplyPolicy: true,
-				Payload: map[string]any{"integration": in.ID(), "platform": platformName, "key": key, "uid": m.UID, "uidvalidity": state.UIDValidity}}); err != nil {
+				Payload: payload}); err != nil {
 				return nil, err
 			}
 			newCount++
 			continue
 		}
+		if seen[it.Key] {
+			continue // an identical copy: the newest speaks for both
+		}
+		seen[it.Key] = true
 		// Known: refresh what can change while a mail sits in the inbox.
 		if changed(it, m, state.UIDValidity) {
-			if _, err := env.UpdateItem(ctx, in.ID(), platformName, key, func(x *items.Item, exists bool) error {
+			if _, err := env.UpdateItem(ctx, in.ID(), platformName, it.Key, func(x *items.Item, exists bool) error {
 				if !exists {
 					return nil
 				}
@@ -289,47 +316,62 @@ func classifyPriority(facts map[string]any) int {
 
 type collectPayload struct {
 	Integration string `json:"integration"`
-	Key         string `json:"key"`
 	UID         uint32 `json:"uid"`
 	UIDValidity uint32 `json:"uidvalidity"`
+	// Key is what a check before content identity sent (the Message-ID); it is
+	// ignored: the item is found by the message's content.
+	Key string `json:"key,omitempty"`
+	// SharedMessageID says another item (or another new mail) has the same
+	// Message-ID: a new item's note name then ends with its digest, so the two
+	// notes never overwrite each other.
+	SharedMessageID bool `json:"shared_message_id,omitempty"`
 }
 
-// Collect fetches one message (BODY.PEEK: it stays unread), derives its facts and
-// prompt content, saves the item with its note path, logs the discovery and
-// queues its classification.
+// Facts the platform adds for a mail larger than mailbox.MaxFetch.
+const (
+	factTruncated = "truncated" // true: facts and prompt come from the first MaxFetch bytes
+	factSize      = "size"      // the whole message's size in bytes
+)
+
+// Collect fetches one message (BODY.PEEK: it stays unread; at most
+// mailbox.MaxFetch bytes) and finds its item by content: a new item gets its
+// facts, prompt content and note path, a discovery line and its
+// classification; an item seen before (the same content under another UID)
+// only gets its UID, flags and references refreshed — nothing is classified
+// or acted on again.
 func (p *inbox) Collect(ctx context.Context, env platform.Env, t *msg.Task) (any, error) {
 	var pl collectPayload
 	if err := t.Decode(&pl); err != nil {
 		return nil, err
 	}
-	if pl.Key == "" || pl.UID == 0 {
-		return nil, msg.Permanent(errors.New("email.inbox.collect: payload needs key and uid"))
+	if pl.UID == 0 {
+		return nil, msg.Permanent(errors.New("email.inbox.collect: payload needs uid"))
 	}
 	in, err := env.Integration(pl.Integration)
 	if err != nil {
 		return nil, err
 	}
 	var fetched *mailbox.Fetched
-	var uidv uint32
+	renumbered := false
 	if err := p.session(ctx, in, func(s *mailbox.Session) error {
-		mid := pl.Key
-		if len(mid) > 5 && mid[:5] == "imap_" {
-			mid = ""
-		}
-		uid, err := s.Resolve(ctx, mailbox.Ref{UIDValidity: pl.UIDValidity, UID: pl.UID, MessageID: mid})
+		uidv, err := s.UIDValidity(ctx)
 		if err != nil {
 			return err
 		}
-		if uidv, err = s.UIDValidity(ctx); err != nil {
-			return err
+		if pl.UIDValidity != 0 && pl.UIDValidity != uidv {
+			renumbered = true // the UID names another message now
+			return nil
 		}
-		fetched, err = s.Fetch(ctx, uid)
+		fetched, err = s.Fetch(ctx, pl.UID)
 		return err
 	}); err != nil {
 		if errors.Is(err, mailbox.ErrNoSuchMessage) {
 			return map[string]any{"skipped": "message left the inbox before it was collected"}, nil
 		}
 		return nil, err
+	}
+	if renumbered {
+		return map[string]any{"skipped": "INBOX was renumbered (UIDVALIDITY changed) before the collect; the next check lists it again"}, nil
 	}
 	m, err := message.Parse(fetched.Raw)
 	if err != nil {
@@ -340,23 +382,46 @@ func (p *inbox) Collect(ctx context.Context, env platform.Env, t *msg.Task) (any
 	}
 	facts := m.Facts(fetched.Flags)
 	facts[factUID] = strconv.FormatUint(uint64(fetched.UID), 10)
-	facts[factUIDValidity] = float64(uidv)
+	facts[factUIDValidity] = float64(fetched.UIDValidity)
+	if fetched.Truncated {
+		facts[factTruncated] = true
+		facts[factSize] = float64(fetched.Size)
+		env.Logger().Info("email.inbox.collect: large message read in part", "integration", in.ID(), "uid", fetched.UID,
+			"size", fetched.Size, "read", len(fetched.Raw))
+	}
+	digest := contentDigest(fetched)
+	key, err := p.itemKeyOf(ctx, env, in.ID(), digest, m, fetched.UID)
+	if err != nil {
+		return nil, err
+	}
 	var isNew bool
-	it, err := env.UpdateItem(ctx, in.ID(), platformName, pl.Key, func(it *items.Item, exists bool) error {
+	it, err := env.UpdateItem(ctx, in.ID(), platformName, key, func(it *items.Item, exists bool) error {
 		isNew = !exists
 		if exists {
-			// Only what can change; the rest was recorded on first sight.
+			// The same message again: only what can change. The rest was
+			// recorded on first sight.
 			for _, k := range []string{factUID, factUIDValidity, "is_read", "is_starred", "is_answered"} {
 				it.Facts[k] = facts[k]
 			}
+			if it.Digest == "" {
+				it.Digest = digest // an item collected before content identity
+			}
+			addRef(it, fetched.UIDValidity, fetched.UID)
+			it.Status = items.StatusActive
 			return nil
 		}
 		it.Title = m.Subject
 		it.Facts = facts
 		it.Content = message.PromptFields(m)
 		it.Status = items.StatusActive
+		it.Digest = digest
+		addRef(it, fetched.UIDValidity, fetched.UID)
 		if env.Config().Directories.Notes != "" {
-			it.Note = "emails/" + in.Name + "/" + message.NoteFileName(m, fetched.UID)
+			name := message.NoteFileName(m, fetched.UID)
+			if pl.SharedMessageID {
+				name = strings.TrimSuffix(name, ".md") + "__" + strings.TrimPrefix(digest, "sha256:")[:12] + ".md"
+			}
+			it.Note = "emails/" + in.Name + "/" + name
 		}
 		return nil
 	})
@@ -365,11 +430,44 @@ func (p *inbox) Collect(ctx context.Context, env platform.Env, t *msg.Task) (any
 	}
 	if isNew {
 		_ = env.Audit(ctx, audit.Event{Source: in.ID(), Kind: audit.KindDiscovered, Integration: in.ID(), Platform: platformName,
-			Item: pl.Key, ID: t.ID + ":discovered",
+			Item: key, ID: t.ID + ":discovered",
 			Text: fmt.Sprintf("New email from **%s** — `%s` (uid %d)", m.From.Address, message.ShortSubject(m.Subject), fetched.UID)})
 	}
-	if err := env.QueueClassify(ctx, it, classifyPriority(it.Facts)); err != nil {
-		return nil, err
+	// A known item is classified (and evaluated) again only by a check that
+	// sees a changed config — or here when it never was (a crash between
+	// saving it and queueing its classification).
+	if isNew || it.Classification == nil {
+		if err := env.QueueClassify(ctx, it, classifyPriority(it.Facts)); err != nil {
+			return nil, err
+		}
 	}
-	return map[string]any{"new": isNew, "uid": fetched.UID}, nil
+	return map[string]any{"new": isNew, "uid": fetched.UID, "key": key}, nil
+}
+
+// itemKeyOf finds the item a collected message is: the item of its content
+// digest; else an item collected before content identity under the
+// message's legacy key whose recorded digest matches or, when none was
+// recorded, whose recorded Message-ID and prompt content match exactly;
+// else a new item under the digest's key.
+func (p *inbox) itemKeyOf(ctx context.Context, env platform.Env, integration, digest string, m *message.Message, uid uint32) (string, error) {
+	key := contentKey(digest)
+	if _, err := env.Item(ctx, integration, platformName, key); err == nil {
+		return key, nil
+	} else if !errors.Is(err, msg.ErrNotFound) {
+		return "", err
+	}
+	lk := legacyKey(m.MessageID, uid)
+	old, err := env.Item(ctx, integration, platformName, lk)
+	switch {
+	case errors.Is(err, msg.ErrNotFound):
+		return key, nil
+	case err != nil:
+		return "", err
+	}
+	if old.Digest == digest || (old.Digest == "" && sameLegacyContent(old, m)) {
+		return lk, nil
+	}
+	env.Logger().Warn("email.inbox.collect: a message reuses the Message-ID of another item; collected as a new item",
+		"integration", integration, "uid", uid, "item", key)
+	return key, nil
 }

@@ -112,6 +112,8 @@ type world struct {
 	postsMu  sync.Mutex
 	postBody []string
 	cfg      *config.Config
+	cfgp     atomic.Pointer[config.Config] // the config in force (setConfig swaps it)
+	reg      *manifest.Registry
 	srv      *msg.Server
 	bus      *msg.Bus
 	integ    *email.Integration
@@ -175,7 +177,9 @@ func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts 
 	t.Cleanup(w.bus.Close)
 	w.integ = email.New(email.Options{UnsubscribeClient: w.unsub.Client(), Logger: quiet()})
 	t.Cleanup(func() { _ = w.integ.Pool().Close() })
-	w.engine, err = pipeline.NewEngine(pipeline.EngineOptions{Config: func() *config.Config { return w.cfg }, Registry: reg,
+	w.reg = reg
+	w.cfgp.Store(w.cfg)
+	w.engine, err = pipeline.NewEngine(pipeline.EngineOptions{Config: w.cfgp.Load, Registry: reg,
 		Integrations: []platform.Integration{w.integ}, Bus: w.bus, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +202,18 @@ func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts 
 	}
 	t.Cleanup(func() { cancel(); w.wg.Wait() })
 	return w
+}
+
+// setConfig puts a new config in force (as a reload would).
+func (w *world) setConfig(cfgTemplate string) {
+	w.t.Helper()
+	text := fmt.Sprintf(cfgTemplate, w.fake.URL(), w.dir, w.imap.Port())
+	cfg, err := config.Parse([]byte(text), filepath.Join(w.dir, "config.yaml"), map[string]string{"pw": "secret"},
+		config.LoadOptions{Registry: w.reg, Environ: []string{}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.cfgp.Store(cfg)
 }
 
 // cycle runs one check and waits until the queue is idle and the journal has
@@ -381,8 +397,9 @@ func TestInboxEndToEnd(t *testing.T) {
 		t.Errorf("%d IMAP logins for two cycles", logins)
 	}
 
-	// The server renumbers INBOX (a new UIDVALIDITY): items are found again by
-	// Message-ID, nothing is collected or acted on twice.
+	// The server renumbers INBOX (a new UIDVALIDITY): each message still there
+	// is fetched once more and found again by its content (never by its
+	// Message-ID alone); nothing is classified, noted or acted on twice.
 	w.imap.SetUIDValidity(t, "alice", "INBOX", 4242)
 	w.cycle()
 	if n := len(w.imap.Messages(t, "alice", "Drafts")); n != 2 {
@@ -398,8 +415,11 @@ func TestInboxEndToEnd(t *testing.T) {
 		t.Errorf("after UIDVALIDITY change: %d more LLM calls", n-llmCalls)
 	}
 	collects, _ := w.bus.Tasks(context.Background(), func(s *msg.Status) bool { return s.Type == "email.inbox.collect" })
-	if len(collects) != len(fixtures) {
-		t.Errorf("%d collect tasks over three cycles; want one per message", len(collects))
+	if len(collects) != len(fixtures)+len(inbox) {
+		t.Errorf("%d collect tasks over three cycles; want one per message and one per renumbered message", len(collects))
+	}
+	if got := mustItems(t, w); len(got) != len(fixtures) {
+		t.Errorf("%d items after the renumbering; want %d", len(got), len(fixtures))
 	}
 	for _, it := range mustItems(t, w) {
 		if uv, _ := it.Facts["uidvalidity"].(float64); it.Status == "active" && uv != 4242 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/platform"
@@ -23,7 +24,9 @@ const (
 )
 
 // LedgerEntry records one action on one item (KV bucket "ledger", key
-// <item key>.<action token>).
+// <item store key>.<items.KeyToken of the action>; entries written before
+// 64-bit tokens are under <items.LegacyStoreKey>.<items.LegacyKeyToken> and
+// are still honoured).
 type LedgerEntry struct {
 	Item       string    `json:"item"`
 	Action     string    `json:"action"`
@@ -48,10 +51,16 @@ type actPayload struct {
 //  2. re-checks the safety gate (rules.AllowAtAct): irreversible actions need rule
 //     provenance or !yolo; a missing provenance counts as llm;
 //  3. for an at-most-once action (irreversible, or declared Once such as
-//     draft_reply) writes the ledger intent before the side effect, and skips the
-//     action when an entry exists — a redelivery after a crash never repeats it;
-//  4. asks the integration's Actor to perform it, records the outcome in the
-//     ledger and the daily log.
+//     draft_reply) looks for its ledger entry (key <item store key>.<64-bit
+//     token of the action>, or the 32-bit key of before the upgrade) and skips
+//     the action when one exists — a redelivery after a crash never repeats
+//     it; an interrupted intent of the same task is resumed when the actor can
+//     tell whether the side effect happened (keyedActor: drafts are found by
+//     their Message-ID, so they are exactly once), and marked failed otherwise;
+//  4. opens the integration's Actor (connects, finds and checks the message),
+//     then writes the intent, right before the side effect, asks the actor to
+//     perform the action, and records the outcome in the ledger and the daily
+//     log.
 func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 	var p actPayload
 	if err := t.Decode(&p); err != nil {
@@ -101,13 +110,50 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			continue
 		}
 		once := match.Irreversible || declaredOnce(r, match.Action)
-		ledgerKey := r.storeKey + "." + msg.KeyToken(actionIdentity(match))
+		identity := actionIdentity(match)
+		ledgerKey := r.storeKey + "." + items.KeyToken(identity)
 		entry := LedgerEntry{Item: r.storeKey, Action: match.Label, Rule: match.Rule, Provenance: match.Provenance,
 			State: LedgerIntent, Task: t.ID, At: e.o.Now().UTC()}
 		if once {
+			// An entry under the key of today, or under the 32-bit key of
+			// before the upgrade: the action was (or may have been) done.
+			existing, err := e.findLedger(ctx, ledgerKey, items.LegacyStoreKey(p.Integration, p.Platform, p.Key)+"."+items.LegacyKeyToken(identity))
+			if err != nil {
+				lastErr = err
+				return nil, err
+			}
+			if existing != "" {
+				line, resumed, err := e.resume(ctx, existing, ledgerKey, t.ID, r, p, pl, &actor, match)
+				if err != nil {
+					lastErr = err
+					return nil, fmt.Errorf("%s: %w", match.Label, err)
+				}
+				if !resumed {
+					skipped = append(skipped, match.Label+" (already done)")
+					continue
+				}
+				if line != "" {
+					e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration,
+						Platform: p.Platform, Item: p.Key, ID: existing + ":" + t.ID + ":resumed", Text: line})
+				}
+				done = append(done, match.Label)
+				continue
+			}
+		}
+		// Connect, find and check the message first: the intent is written as
+		// late as possible, right before the side effect, so a crash or a
+		// refusal before it loses nothing.
+		if actor == nil {
+			actor, err = pl.OpenActor(ctx, e.env(), r.item)
+			if err != nil {
+				lastErr = err
+				return nil, err
+			}
+		}
+		if once {
 			if _, err := e.o.Bus.Ledger().Create(ctx, ledgerKey, entry); err != nil {
 				if errors.Is(err, msg.ErrExists) {
-					e.noteInterrupted(ctx, ledgerKey, t.ID, r, p, match.Label)
+					// Another task got there between the lookup and now.
 					skipped = append(skipped, match.Label+" (already done)")
 					continue
 				}
@@ -115,29 +161,16 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 				return nil, err
 			}
 		}
-		if actor == nil {
-			actor, err = pl.OpenActor(ctx, e.env(), r.item)
-			if err != nil {
-				if once {
-					_ = e.o.Bus.Ledger().Delete(ctx, ledgerKey) // nothing happened yet
-				}
-				lastErr = err
-				return nil, err
-			}
+		var line string
+		if ka, ok := actor.(keyedActor); ok && once {
+			line, err = ka.PerformKeyed(ctx, match.Action, ledgerKey)
+		} else {
+			line, err = actor.Perform(ctx, match.Action)
 		}
-		line, err := actor.Perform(ctx, match.Action)
 		if err != nil {
 			lastErr = err
 			if once {
-				if platform.IsNotPerformed(err) {
-					_ = e.o.Bus.Ledger().Delete(ctx, ledgerKey)
-				} else {
-					entry.State, entry.Error, entry.At = LedgerFailed, err.Error(), e.o.Now().UTC()
-					_, _ = e.o.Bus.Ledger().Put(ctx, ledgerKey, entry)
-					e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration,
-						Platform: p.Platform, Item: p.Key, ID: ledgerKey + ":failed",
-						Text: fmt.Sprintf("Failed %s on %s (not retried: it may have happened): %v", match.Label, describeItem(r.item), err)})
-				}
+				e.recordFailure(ctx, ledgerKey, entry, err, p, r, match.Label)
 			}
 			return nil, fmt.Errorf("%s: %w", match.Label, err)
 		}
@@ -203,22 +236,103 @@ func declaredOnce(r *resolved, a config.Action) bool {
 	return false
 }
 
-// noteInterrupted turns an intent left by a crash (the action may or may not have
-// happened) into a failed entry, once, and says so in the daily log. It is
-// never retried.
-func (e *Engine) noteInterrupted(ctx context.Context, ledgerKey, taskID string, r *resolved, p actPayload, label string) {
+// keyedActor is an Actor that can give an at-most-once action's side effect
+// an identity derived from its ledger key (a draft's Message-ID), and so find
+// out after a crash whether it happened: such actions become exactly-once.
+// (It belongs with platform.Actor; an actor implements it structurally.)
+type keyedActor interface {
+	// PerformKeyed is Perform for the action ledgered under key.
+	PerformKeyed(ctx context.Context, a config.Action, key string) (string, error)
+	// Resume finishes the action whose attempt under key was interrupted
+	// without repeating a side effect that happened. ok is false, and nothing
+	// is done, when the actor cannot tell for this action (it stays at most
+	// once).
+	Resume(ctx context.Context, a config.Action, key string) (line string, ok bool, err error)
+}
+
+// findLedger returns the first of keys that has a ledger entry ("" = none).
+func (e *Engine) findLedger(ctx context.Context, keys ...string) (string, error) {
+	for _, k := range keys {
+		var entry LedgerEntry
+		_, err := e.o.Bus.Ledger().Get(ctx, k, &entry)
+		switch {
+		case err == nil:
+			return k, nil
+		case !errors.Is(err, msg.ErrNotFound):
+			return "", fmt.Errorf("ledger %s: %w", k, err)
+		}
+	}
+	return "", nil
+}
+
+// resume handles an at-most-once action that already has a ledger entry.
+// Done or failed: nothing to do. An intent of this very task (its earlier
+// attempt was interrupted between the intent and the completion): an actor
+// that can tell (keyedActor) finishes it exactly once and the entry becomes
+// done; otherwise the entry becomes failed and the action is never repeated.
+// An intent of another task may still be in flight and is left alone; an
+// intent from before the upgrade (under the legacy key) is never resumed.
+// resumed reports whether the action is now done by this call.
+func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, r *resolved, p actPayload, pl platform.Platform,
+	actor *platform.Actor, match rules.PlannedAction) (line string, resumed bool, err error) {
 	var entry LedgerEntry
 	rev, err := e.o.Bus.Ledger().Get(ctx, ledgerKey, &entry)
-	// Only this task's own earlier attempt was interrupted; an intent of another
-	// task may still be in flight.
 	if err != nil || entry.State != LedgerIntent || entry.Task != taskID {
+		return "", false, nil
+	}
+	// Claim the intent (compare-and-set): two redeliveries never both resume.
+	entry.At = e.o.Now().UTC()
+	if rev, err = e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
+		return "", false, nil
+	}
+	// Only an intent under today's key was written with a side effect keyed
+	// by it; one from before the upgrade cannot be found again.
+	ok := ledgerKey == current
+	if ok && *actor == nil {
+		a, err := pl.OpenActor(ctx, e.env(), r.item)
+		if err != nil {
+			return "", false, err // the intent stays: the redelivery tries again
+		}
+		*actor = a
+	}
+	if ok {
+		var ka keyedActor
+		if ka, ok = (*actor).(keyedActor); ok {
+			line, ok, err = ka.Resume(ctx, match.Action, ledgerKey)
+		}
+	}
+	switch {
+	case !ok:
+		entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
+		if _, err := e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
+			return "", false, nil
+		}
+		e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration, Platform: p.Platform,
+			Item: p.Key, ID: ledgerKey + ":interrupted",
+			Text: fmt.Sprintf("Interrupted %s on %s: Steward stopped while it ran; not repeated (it may have happened)", match.Label, describeItem(r.item))})
+		return "", false, nil
+	case err != nil:
+		e.recordFailure(ctx, ledgerKey, entry, err, p, r, match.Label)
+		return "", false, err
+	}
+	entry.State, entry.At = LedgerDone, e.o.Now().UTC()
+	if _, err := e.o.Bus.Ledger().Put(ctx, ledgerKey, entry); err != nil {
+		e.o.Logger.Warn("could not record a done action", "ledger", ledgerKey, "err", err)
+	}
+	return line, true, nil
+}
+
+// recordFailure settles the intent of an action whose Perform failed: deleted
+// when the side effect certainly did not happen (platform.NotPerformed, so a
+// retry may do it), failed — never repeated — otherwise.
+func (e *Engine) recordFailure(ctx context.Context, ledgerKey string, entry LedgerEntry, err error, p actPayload, r *resolved, label string) {
+	if platform.IsNotPerformed(err) {
+		_ = e.o.Bus.Ledger().Delete(ctx, ledgerKey)
 		return
 	}
-	entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
-	if _, err := e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
-		return
-	}
-	e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration, Platform: p.Platform,
-		Item: p.Key, ID: ledgerKey + ":interrupted",
-		Text: fmt.Sprintf("Interrupted %s on %s: Steward stopped while it ran; not repeated (it may have happened)", label, describeItem(r.item))})
+	entry.State, entry.Error, entry.At = LedgerFailed, err.Error(), e.o.Now().UTC()
+	_, _ = e.o.Bus.Ledger().Put(ctx, ledgerKey, entry)
+	e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration,
+		Platform: p.Platform, Item: p.Key, ID: ledgerKey + ":failed",
+		Text: fmt.Sprintf("Failed %s on %s (not retried: it may have happened): %v", label, describeItem(r.item), err)})
 }

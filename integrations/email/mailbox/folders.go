@@ -251,3 +251,57 @@ func toCRLF(raw []byte) []byte {
 	}
 	return b.Bytes()
 }
+
+// FindDraft reports whether the \Drafts folder holds a message whose
+// Message-ID header is id (compared after whitespace cleaning; SEARCH HEADER
+// is a substring match, so candidates are confirmed). It EXAMINEs the folder
+// (read-only); the next INBOX operation SELECTs INBOX again. It is how a
+// draft APPENDed just before a crash is found instead of appended twice.
+func (s *Session) FindDraft(ctx context.Context, id string) (bool, error) {
+	want := cleanHeader(id)
+	if want == "" {
+		return false, nil
+	}
+	drafts, err := s.SpecialUse(ctx, FlagDrafts)
+	if err != nil {
+		return false, err
+	}
+	var candidates []imap.UID
+	op := fmt.Sprintf("search %q for Message-ID", drafts)
+	err = s.run(ctx, op, func(c *imapclient.Client) error {
+		s.selected = "" // whatever happens, INBOX is no longer selected
+		if _, err := c.Select(drafts, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return s.folderError(op, drafts, err)
+		}
+		data, err := c.UIDSearch(&imap.SearchCriteria{
+			Header:  []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: want}},
+			NotFlag: []imap.Flag{imap.FlagDeleted},
+		}, nil).Wait()
+		if err != nil {
+			return err
+		}
+		candidates = data.AllUIDs()
+		if len(candidates) == 0 {
+			return nil
+		}
+		header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader,
+			HeaderFields: []string{"Message-ID"}, Peek: true}
+		bufs, err := c.Fetch(imap.UIDSetNum(candidates...), &imap.FetchOptions{
+			UID: true, BodySection: []*imap.FetchItemBodySection{header},
+		}).Collect()
+		if err != nil {
+			return err
+		}
+		candidates = candidates[:0]
+		for _, b := range bufs {
+			if messageID(b.FindBodySection(header)) == want {
+				candidates = append(candidates, b.UID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return len(candidates) > 0, nil
+}

@@ -98,6 +98,30 @@ func (s *Server) Messages(t testing.TB, user, mailbox string) []Message {
 	return out
 }
 
+// Move moves the message uid of user's mailbox from to mailbox to (IMAP UID
+// MOVE: the server keeps its bytes) and returns its UID there.
+func (s *Server) Move(t testing.TB, user, from string, uid uint32, to string) uint32 {
+	t.Helper()
+	var dest uint32
+	s.withClient(t, user, func(c *imapclient.Client) error {
+		if _, err := c.Select(from, nil).Wait(); err != nil {
+			return fmt.Errorf("SELECT %q: %w", from, err)
+		}
+		data, err := c.Move(imap.UIDSetNum(imap.UID(uid)), to).Wait()
+		if err != nil {
+			return fmt.Errorf("MOVE %d from %q to %q: %w", uid, from, to, err)
+		}
+		if data == nil || data.DestUIDs == nil {
+			return fmt.Errorf("MOVE %d from %q to %q: no COPYUID", uid, from, to)
+		}
+		if set, ok := data.DestUIDs.(imap.UIDSet); ok && len(set) == 1 {
+			dest = uint32(set[0].Start)
+		}
+		return nil
+	})
+	return dest
+}
+
 // withClient runs fn on the helpers' own logged-in connection for user
 // (kept open between calls, so putting in many messages is fast), opening
 // it on first use and again when the server dropped it (e.g. after Kick).
