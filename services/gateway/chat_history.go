@@ -15,10 +15,7 @@ type historyResponse struct {
 // getHistory answers GET /api/chat/conversations/{id}/history: every message
 // of the conversation in order ([] when it has none).
 func (h *handler) getHistory(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.conversationParam(w, r)
-	if !ok {
-		return
-	}
+	id := pathParam(r, "conversationID") // checked by checkIDs
 	msgs, err := h.chat.History(r.Context(), id)
 	if err != nil {
 		h.writeChatError(w, r, err, detailConversationNotFound)

@@ -12,10 +12,7 @@ import (
 // the LLM. Unlike the reference, empty and whitespace-only messages and messages
 // over the service's size limit are refused (422) before anything is stored.
 func (h *handler) sendMessage(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.conversationParam(w, r)
-	if !ok {
-		return
-	}
+	id := pathParam(r, "conversationID") // checked by checkIDs
 	content, ok := h.readStringField(w, r, "content")
 	if !ok {
 		return

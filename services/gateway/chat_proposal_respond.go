@@ -3,6 +3,8 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/stewardhq/steward/internal/msg"
 )
 
 // respondToProposal answers POST /api/chat/conversations/{id}/proposals/{pid}
@@ -11,22 +13,16 @@ import (
 // approved action was queued. The service answers 400 for an unknown proposal,
 // one already responded to, or an option the proposal does not list.
 func (h *handler) respondToProposal(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.conversationParam(w, r)
-	if !ok {
-		return
-	}
-	proposalID := pathParam(r, "proposalID")
+	id := pathParam(r, "conversationID")     // checked by checkIDs
+	proposalID := pathParam(r, "proposalID") // checked by checkIDs
 	option, ok := h.readStringField(w, r, "option")
 	if !ok {
 		return
 	}
-	if !validProposalID(proposalID) {
-		// The conversation check still comes first, as for a valid id.
-		if _, err := h.chat.History(r.Context(), id); err != nil {
-			h.writeChatError(w, r, err, detailConversationNotFound)
-			return
-		}
-		h.writeError(w, http.StatusBadRequest, fmt.Sprintf("Proposal %s not found", proposalID))
+	if !validOptionID(option) {
+		h.writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf(
+			"Field 'option' must be an option id (at most %d letters, digits, '_' and '-'), got '%s'",
+			msg.MaxTokenLen, clipID(option)))
 		return
 	}
 	res, err := h.chat.Respond(r.Context(), id, proposalID, option)

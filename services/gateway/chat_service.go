@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
-	"strings"
 
-	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/services/chat"
 )
 
@@ -39,27 +36,6 @@ const (
 	detailTaskNotFound         = "Task not found"
 )
 
-// maxTaskIDLen bounds task ids (the bus's are well under 100 characters).
-const maxTaskIDLen = 200
-
-// taskIDRE is the alphabet of task ids (the bus's own rule: letters, digits,
-// '_', '-', '=' and dots, not first).
-var taskIDRE = regexp.MustCompile(`^[A-Za-z0-9_=-][A-Za-z0-9_.=-]*$`)
-
-// proposalIDRE is the alphabet accepted for proposal ids before the service
-// looks them up (the service makes 8 lower-case hex characters).
-var proposalIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// validTaskID reports whether id may be a task id: anything else is answered
-// "Task not found" without reaching the service or a subject.
-func validTaskID(id string) bool {
-	return len(id) <= maxTaskIDLen && taskIDRE.MatchString(id) &&
-		!strings.HasSuffix(id, ".") && !strings.Contains(id, "..")
-}
-
-// validProposalID reports whether id may be a proposal id.
-func validProposalID(id string) bool { return proposalIDRE.MatchString(id) }
-
 // requireChat answers 503 on every chat endpoint when no chat service is
 // configured.
 func (h *handler) requireChat(next http.Handler) http.Handler {
@@ -70,18 +46,6 @@ func (h *handler) requireChat(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// conversationParam returns the {conversationID} of the route when it is a
-// valid conversation id; otherwise it answers 404 itself, so that a malformed
-// id never reaches the service or a subject.
-func (h *handler) conversationParam(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := pathParam(r, "conversationID")
-	if !msg.ValidConversationID(id) {
-		h.writeError(w, http.StatusNotFound, detailConversationNotFound)
-		return "", false
-	}
-	return id, true
 }
 
 // writeChatError answers an error of the chat service: notFound (the detail of

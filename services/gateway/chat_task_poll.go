@@ -18,11 +18,7 @@ type pollResponse struct {
 // {"status": "done"|"failed", "messages": [...]} with the messages the task
 // produced. The answer is the same on every poll.
 func (h *handler) pollChatTask(w http.ResponseWriter, r *http.Request) {
-	id := pathParam(r, "taskID")
-	if !validTaskID(id) {
-		h.writeError(w, http.StatusNotFound, detailTaskNotFound)
-		return
-	}
+	id := pathParam(r, "chatTaskID") // checked by checkIDs
 	res, err := h.chat.Poll(r.Context(), id)
 	if err != nil {
 		h.writeChatError(w, r, err, detailTaskNotFound)

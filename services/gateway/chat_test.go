@@ -594,10 +594,12 @@ func TestChatUnavailable(t *testing.T) {
 		{"GET", "/api/chat/tasks/x", ""},
 	} {
 		var body io.Reader
+		var hdr map[string]string
 		if r.body != "" {
 			body = strings.NewReader(r.body)
+			hdr = map[string]string{"Content-Type": "application/json"}
 		}
-		status, _, b := do(t, r.method, e.url+r.path, body, nil)
+		status, _, b := do(t, r.method, e.url+r.path, body, hdr)
 		if status != 503 || !jsonEqual(t, b, `{"detail":"Chat is not available"}`) {
 			t.Errorf("%s %s = %d %s", r.method, r.path, status, b)
 		}
@@ -605,7 +607,7 @@ func TestChatUnavailable(t *testing.T) {
 	// A nil *chat.Service counts as no service.
 	var none *chat.Service
 	rec := httptest.NewRecorder()
-	New(Options{Chat: none}).ServeHTTP(rec, httptest.NewRequest("GET", "/api/chat/conversations", nil))
+	New(Options{Chat: none}).ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/api/chat/conversations", nil))
 	if rec.Code != 503 {
 		t.Errorf("nil *chat.Service: status %d", rec.Code)
 	}

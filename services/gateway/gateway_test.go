@@ -616,10 +616,10 @@ func TestExposedServerNeedsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://127.0.0.1:" + port
-	if status, _, _ := do(t, "GET", url+"/", nil, nil); status != 401 {
+	if status, _, _ := do(t, "GET", url+"/integrations", nil, nil); status != 401 {
 		t.Errorf("without token: %d, want 401", status)
 	}
-	if status, _, _ := do(t, "GET", url+"/", nil, map[string]string{"Authorization": "Bearer exposed-token"}); status != 200 {
+	if status, _, _ := do(t, "GET", url+"/integrations", nil, map[string]string{"Authorization": "Bearer exposed-token"}); status != 200 {
 		t.Errorf("with token: %d, want 200", status)
 	}
 }

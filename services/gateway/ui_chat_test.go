@@ -124,7 +124,7 @@ func TestUIRedirectsToChat(t *testing.T) {
 	h := New(Options{Config: func() *config.Config { return &config.Config{} }})
 	for _, p := range []string{"/ui", "/ui/"} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1"+p, nil))
 		if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/ui/chat" {
 			t.Errorf("%s: %d %q", p, rec.Code, rec.Header().Get("Location"))
 		}
