@@ -28,6 +28,7 @@ import (
 type chatOptions struct {
 	Gateway      string        // base URL of the gateway
 	Token        string        // bearer token ("" = none)
+	TokenFile    string        // file holding the bearer token ("" = none)
 	Conversation string        // conversation to resume ("" = a new one)
 	PollInterval time.Duration // between polls of a pending task
 }
@@ -48,13 +49,16 @@ decide later. /clear clears the conversation; Ctrl-D quits.
 
 A new conversation is created with your first message; --conversation ID resumes
 one (its history is printed first; the web UI at /ui/chat shows the same
-conversations). When the gateway has a token, pass it with --token or, better
-(a flag shows in the process list), STEWARD_GATEWAY_TOKEN.`,
+conversations). When the gateway has a token, give it with --token-file FILE
+or STEWARD_GATEWAY_TOKEN; --token also works, but every user of the machine can
+read a flag in the process list.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Token == "" {
-				o.Token = os.Getenv("STEWARD_GATEWAY_TOKEN")
+			token, err := chatToken(o, cmd.Flags().Changed("token"), os.Getenv, cmd.ErrOrStderr())
+			if err != nil {
+				return err
 			}
+			o.Token = token
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runChat(ctx, o, cmd.InOrStdin(), cmd.OutOrStdout())
@@ -62,7 +66,8 @@ conversations). When the gateway has a token, pass it with --token or, better
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Gateway, "gateway", defaultGatewayURL, "base URL of the Steward gateway")
-	f.StringVar(&o.Token, "token", "", "gateway token (default $STEWARD_GATEWAY_TOKEN)")
+	f.StringVar(&o.Token, "token", "", "gateway token (visible in the process list: prefer --token-file or $STEWARD_GATEWAY_TOKEN)")
+	f.StringVar(&o.TokenFile, "token-file", "", "file holding the gateway token (default $STEWARD_GATEWAY_TOKEN)")
 	f.StringVar(&o.Conversation, "conversation", "", "resume this conversation (16 hex characters)")
 	return cmd
 }
@@ -77,6 +82,9 @@ func runChat(ctx context.Context, o chatOptions, in io.Reader, out io.Writer) er
 	if o.PollInterval <= 0 {
 		o.PollInterval = 500 * time.Millisecond
 	}
+	// Replies (and anything quoted from them) are untrusted: strip terminal
+	// control sequences from every byte printed.
+	out = safeWriter{w: out}
 	s := &chatSession{api: client, out: out, lines: readLines(in), poll: o.PollInterval}
 	err = s.run(ctx, o.Conversation)
 	if errors.Is(err, errInputEnded) || (err != nil && ctx.Err() != nil) {
@@ -429,7 +437,7 @@ type gatewayError struct {
 
 func (e *gatewayError) Error() string {
 	if e.Status == http.StatusUnauthorized {
-		return "the gateway needs its token: pass --token or set STEWARD_GATEWAY_TOKEN (" + e.Detail + ")"
+		return "the gateway needs its token: pass --token-file FILE or set STEWARD_GATEWAY_TOKEN (" + e.Detail + ")"
 	}
 	return e.Detail
 }
@@ -499,4 +507,19 @@ func (c *gatewayClient) do(ctx context.Context, method, path string, body, out a
 		return fmt.Errorf("the gateway's reply is not the JSON expected: %w", err)
 	}
 	return nil
+}
+
+// chatToken picks the gateway token: --token-file, else --token (with a
+// warning: argv is readable by every user), else $STEWARD_GATEWAY_TOKEN.
+func chatToken(o chatOptions, tokenFlag bool, getenv func(string) string, stderr io.Writer) (string, error) {
+	switch {
+	case o.TokenFile != "" && tokenFlag:
+		return "", errors.New("--token and --token-file: give only one")
+	case o.TokenFile != "":
+		return readSecretFile(o.TokenFile, "--token-file")
+	case tokenFlag:
+		warnArgvSecret(stderr, "--token", "--token-file FILE or STEWARD_GATEWAY_TOKEN")
+		return o.Token, nil
+	}
+	return getenv("STEWARD_GATEWAY_TOKEN"), nil
 }

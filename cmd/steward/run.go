@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/msg"
 )
 
 func newRunCmd() *cobra.Command {
@@ -27,6 +28,13 @@ requires gateway.token (every request then needs "Authorization: Bearer <token>"
 
 SIGINT/SIGTERM stop fetching new tasks, let tasks in flight finish (at most 25 s;
 unfinished ones are redelivered on the next start) and exit 0.
+
+With a TCP listener the embedded NATS server accepts only the nkey user whose
+seed it generates at first start in <data>/nats/steward.nk (mode 0600); steward
+tasks and the nats CLI (--nkey FILE) sign in with it. A lost NATS connection is
+re-established automatically; when it stays lost longer than
+--nats-max-disconnect (or the server closes it for good), steward run exits
+with status 1 so that its service manager restarts it.
 
 Settings come from flags, then STEWARD_* environment variables, then the config
 file (--config, else $STEWARD_CONFIG, else ./config.yaml; without one Steward
@@ -46,6 +54,9 @@ starts with an empty config and says so).`,
 				}
 			}
 			o.Logger = newLogger(o.Dev)
+			if cmd.Flags().Changed("nats") && urlHasSecret(o.NATSURL) {
+				warnArgvSecret(cmd.ErrOrStderr(), "--nats with a password or token in the URL", "--nats-creds FILE (or STEWARD_NATS_URL)")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return app.Run(ctx, o)
@@ -55,7 +66,9 @@ starts with an empty config and says so).`,
 	f.StringVar(&o.ConfigPath, "config", "", "config file (default $STEWARD_CONFIG, else ./config.yaml)")
 	f.StringVar(&o.DataDir, "data", "", "data directory for the NATS store and state (default ./data; directories.data)")
 	f.StringVar(&services, "services", "", "comma-separated subset of services to run (default all: "+strings.Join(app.AllServices(), ",")+")")
-	f.StringVar(&o.NATSURL, "nats", "", "join an existing NATS server at this URL instead of embedding one (nats.url)")
+	f.StringVar(&o.NATSURL, "nats", "", "join an existing NATS server at this URL instead of embedding one (nats.url; keep passwords out of it: --nats-creds)")
+	f.StringVar(&o.NATSCredentials, "nats-creds", "", "credentials file for --nats: a .creds or nkey seed file (nats.credentials, $STEWARD_NATS_CREDENTIALS)")
+	f.DurationVar(&o.NATSMaxDisconnect, "nats-max-disconnect", msg.DefaultMaxDisconnect, "exit with an error when NATS stays unreachable this long (systemd then restarts Steward)")
 	f.IntVar(&o.Port, "port", 0, "gateway port (default 6767; gateway.listen)")
 	f.BoolVar(&o.Expose, "expose", false, "listen on every interface (requires gateway.token)")
 	f.StringVar(&lanes, "lanes", "", "comma-separated pipeline lanes to serve, names or patterns like 'llm_*' (default all: io, script, llm_<profile>)")

@@ -24,14 +24,21 @@ func newTasksCmd() *cobra.Command {
 		Short: "List, show and retry tasks of a running Steward",
 		Long: `Read the task status records (KV bucket "tasks") of a running Steward, and
 re-run failed tasks. Connects to --nats, else nats.url, else the embedded server
-at nats.listen (127.0.0.1:4222).`,
+at nats.listen (127.0.0.1:4222), signing in with --nats-creds, else
+nats.credentials, else the embedded server's generated <data>/nats/steward.nk
+(run it as the user that runs steward run).`,
 	}
 	cmd.PersistentFlags().StringVar(&o.ConfigPath, "config", "", "config file (default $STEWARD_CONFIG, else ./config.yaml)")
-	cmd.PersistentFlags().StringVar(&o.NATSURL, "nats", "", "NATS URL of the running Steward")
+	cmd.PersistentFlags().StringVar(&o.DataDir, "data", "", "data directory of the running Steward (directories.data), where its NATS credentials are")
+	cmd.PersistentFlags().StringVar(&o.NATSURL, "nats", "", "NATS URL of the running Steward (keep passwords out of it: --nats-creds)")
+	cmd.PersistentFlags().StringVar(&o.NATSCredentials, "nats-creds", "", "credentials file: a .creds or nkey seed file (nats.credentials, $STEWARD_NATS_CREDENTIALS)")
 
 	connect := func(cmd *cobra.Command) (*msg.Bus, context.Context, context.CancelFunc, error) {
 		ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if cmd.Flags().Changed("nats") && urlHasSecret(o.NATSURL) {
+			warnArgvSecret(cmd.ErrOrStderr(), "--nats with a password or token in the URL", "--nats-creds FILE (or STEWARD_NATS_URL)")
+		}
 		bus, err := app.ConnectClient(ctx, o)
 		if err != nil {
 			cancel()

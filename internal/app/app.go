@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -62,6 +63,13 @@ type Options struct {
 	Services []string
 	// NATSURL is --nats (overrides nats.url): join that NATS instead of embedding.
 	NATSURL string
+	// NATSCredentials is --nats-creds (overrides nats.credentials): the .creds or
+	// nkey seed file for NATSURL, so no password needs to be in the URL.
+	NATSCredentials string
+	// NATSMaxDisconnect is --nats-max-disconnect: how long the NATS connection
+	// may stay lost before Run gives up and returns an error, so that the
+	// service manager restarts Steward (0 = msg.DefaultMaxDisconnect).
+	NATSMaxDisconnect time.Duration
 	// Port is --port (overrides the port of gateway.listen; 0 = keep).
 	Port int
 	// Expose is --expose: listen on every interface (requires gateway.token).
@@ -87,6 +95,10 @@ type Info struct {
 	// NATSURL is the URL nats clients use ("" when the embedded server has no TCP
 	// listener).
 	NATSURL string
+	// NATSCredentials is the credentials file TCP clients of the embedded server
+	// sign in with ("" when Steward joined another NATS, or the embedded server
+	// has no TCP listener).
+	NATSCredentials string
 	// ConfigSource is the config file in use ("" = none).
 	ConfigSource string
 }
@@ -121,6 +133,9 @@ func (o Options) overrides() map[string]string {
 	}
 	if o.NATSURL != "" {
 		ov["nats.url"] = o.NATSURL
+	}
+	if o.NATSCredentials != "" {
+		ov["nats.credentials"] = o.NATSCredentials
 	}
 	return ov
 }
@@ -168,9 +183,9 @@ func Run(ctx context.Context, o Options) error {
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
 		if !loopbackOrEmpty(cfg.NATS.Listen) {
-			return fmt.Errorf("nats.listen %q is not a loopback address: the embedded NATS server has no authentication, "+
+			return fmt.Errorf("nats.listen %q is not a loopback address: the embedded NATS server speaks cleartext with one all-powerful user, "+
 				"so Steward only lets it listen on 127.0.0.1. To split Steward across machines run a nats-server with "+
-				"credentials (see deploy/nats/nats-server.conf) and start every Steward with --nats URL", cfg.NATS.Listen)
+				"TLS and one user per machine (see deploy/nats/nats-server.conf) and start every Steward with --nats URL --nats-creds FILE", cfg.NATS.Listen)
 		}
 		storeDir := cfg.NATS.StoreDir
 		if storeDir == "" {
@@ -184,7 +199,12 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		defer srv.Shutdown()
-		log.Info("embedded NATS started", "store_dir", storeDir, "listen", cfg.NATS.Listen)
+		if srv.NkeyFile() != "" {
+			// The path only: the file's contents never reach a log.
+			log.Info("embedded NATS started", "store_dir", storeDir, "listen", cfg.NATS.Listen, "credentials", srv.NkeyFile())
+		} else {
+			log.Info("embedded NATS started (in-process clients only)", "store_dir", storeDir)
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -208,16 +228,24 @@ func Run(ctx context.Context, o Options) error {
 	for i, l := range lanes {
 		laneNames[i] = l.Name
 	}
+	maxDown := o.NATSMaxDisconnect
+	if maxDown <= 0 {
+		maxDown = msg.DefaultMaxDisconnect
+	}
 	bus, err := msg.Connect(ctx, msg.Options{
 		URL:         natsURL,
 		Server:      srv,
 		Credentials: cfg.NATS.Credentials,
-		Name:        "steward " + strings.Join(services, ","),
-		Logger:      log,
-		Policies:    func(t string) msg.Policy { return policyFor(holder.load(), t) },
-		Retention:   cfg.QueuePolicies.Retention,
-		Lanes:       laneNames,
-		Metrics:     metrics,
+		// At boot the NATS machine may come up after this one: wait for it as
+		// long as a lost connection is waited for.
+		ConnectWait:   maxDown,
+		MaxDisconnect: maxDown,
+		Name:          "steward " + strings.Join(services, ","),
+		Logger:        log,
+		Policies:      func(t string) msg.Policy { return policyFor(holder.load(), t) },
+		Retention:     cfg.QueuePolicies.Retention,
+		Lanes:         laneNames,
+		Metrics:       metrics,
 	})
 	if err != nil {
 		return err
@@ -243,6 +271,7 @@ func Run(ctx context.Context, o Options) error {
 	info := Info{ConfigSource: cfg.Source}
 	if srv != nil {
 		info.NATSURL = srv.ClientURL()
+		info.NATSCredentials = srv.NkeyFile()
 	} else {
 		info.NATSURL = natsURL
 	}
@@ -312,10 +341,24 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("steward running", "services", strings.Join(services, ","), "config", cfg.Source)
 
-	<-runCtx.Done()
+	// A NATS connection that cannot come back ends the process with an error,
+	// so that systemd (Restart=on-failure) starts a fresh one.
+	var lost error
+	select {
+	case <-runCtx.Done():
+	case <-bus.Done():
+		if lost = bus.Err(); lost != nil {
+			log.Error("NATS is gone for good: stopping with an error so the service manager restarts Steward", "err", lost)
+			lost = fmt.Errorf("nats: %w", lost)
+		}
+		cancel()
+	}
 	log.Info("shutting down: no new work is fetched; waiting for tasks in flight")
 	wg.Wait()
 	close(errs)
+	if lost != nil {
+		return lost
+	}
 	for err := range errs {
 		return err
 	}
@@ -507,14 +550,38 @@ func ConnectClient(ctx context.Context, o Options) (*msg.Bus, error) {
 		}
 		url = "nats://" + cfg.NATS.Listen
 	}
+	creds, err := clientCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	bus, err := msg.Connect(ctx, msg.Options{URL: url, Credentials: cfg.NATS.Credentials, Name: "steward cli", Logger: log,
+	bus, err := msg.Connect(ctx, msg.Options{URL: url, Credentials: creds, Name: "steward cli", Logger: log,
 		Retention: cfg.QueuePolicies.Retention, Policies: func(t string) msg.Policy { return policyFor(cfg, t) }})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is `steward run` running?)", err)
 	}
 	return bus, nil
+}
+
+// clientCredentials is the credentials file of a command-line client:
+// nats.credentials (--nats-creds, STEWARD_NATS_CREDENTIALS), else the embedded
+// server's generated seed in the store directory when it exists.
+func clientCredentials(cfg *config.Config) (string, error) {
+	if cfg.NATS.Credentials != "" {
+		return cfg.NATS.Credentials, nil
+	}
+	path := filepath.Join(cfg.NATS.StoreDir, msg.NkeyFileName)
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return path, nil
+	case errors.Is(err, fs.ErrPermission):
+		return "", fmt.Errorf("cannot read the NATS credentials in %s (%w): run this command as the user that runs `steward run` "+
+			"(e.g. sudo -u steward), or pass --nats-creds", cfg.NATS.StoreDir, fs.ErrPermission)
+	default:
+		return "", nil // none: a server without authentication, or the error names what is missing
+	}
 }
