@@ -41,11 +41,11 @@ func TestLLMBoundAcrossTwoProcesses(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(dir, f))
 		_ = os.WriteFile(filepath.Join(bdir, f), data, 0o600)
 	}
-	second := startEnv(t, bdir, []string{"STEWARD_NATS_URL=" + a.natsURL}, "--services", "pipeline", "--lanes", "llm_*")
+	second := startEnv(t, bdir, []string{"STEWARD_NATS_URL=" + a.natsURL, "STEWARD_NATS_CREDENTIALS=" + a.natsCreds}, "--services", "pipeline", "--lanes", "llm_*")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bus, err := msg.Connect(ctx, msg.Options{URL: a.natsURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	bus, err := msg.Connect(ctx, msg.Options{URL: a.natsURL, Credentials: a.natsCreds, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,13 +66,16 @@ type syncBuffer = logbuf.Buffer
 
 // proc is a running `steward run`.
 type proc struct {
-	cmd      *exec.Cmd
-	out      *syncBuffer
-	dir      string
-	gateway  string // base URL
-	natsURL  string
-	done     chan struct{}
-	exitCode int
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	dir     string
+	gateway string // base URL
+	natsURL string
+	// natsCreds is the nkey seed file the embedded NATS server generated (its
+	// TCP port refuses anonymous clients).
+	natsCreds string
+	done      chan struct{}
+	exitCode  int
 }
 
 // workDir makes a directory holding the example config and secrets.
@@ -104,7 +107,8 @@ func startEnv(t testing.TB, dir string, env []string, args ...string) *proc {
 	t.Helper()
 	gw, np := freePort(t), freePort(t)
 	p := &proc{out: &syncBuffer{}, dir: dir, done: make(chan struct{}),
-		gateway: fmt.Sprintf("http://127.0.0.1:%d", gw), natsURL: fmt.Sprintf("nats://127.0.0.1:%d", np)}
+		gateway: fmt.Sprintf("http://127.0.0.1:%d", gw), natsURL: fmt.Sprintf("nats://127.0.0.1:%d", np),
+		natsCreds: filepath.Join(dir, "data", "nats", "steward.nk")}
 	all := append([]string{"run", "--port", fmt.Sprint(gw)}, args...)
 	p.cmd = exec.Command(binary, all...)
 	p.cmd.Dir = dir

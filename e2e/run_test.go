@@ -42,7 +42,17 @@ func TestRunTriggerAndInspectQueue(t *testing.T) {
 	}
 
 	// What `nats stream info TASKS` and `nats consumer ls TASKS` show.
-	nc, err := nats.Connect(p.natsURL)
+	// The embedded server refuses anonymous clients; its generated seed (what
+	// `nats --nkey` uses) lets the CLI in.
+	if anon, err := nats.Connect(p.natsURL); err == nil {
+		anon.Close()
+		t.Fatal("the embedded NATS server accepted an anonymous client")
+	}
+	nkey, err := nats.NkeyOptionFromSeed(p.natsCreds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(p.natsURL, nkey)
 	if err != nil {
 		t.Fatal(err)
 	}
