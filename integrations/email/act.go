@@ -135,6 +135,17 @@ func (a *actor) PerformKeyed(ctx context.Context, act config.Action, key string)
 	return strings.Join(lines, "; "), nil
 }
 
+// Resumable reports whether Resume can finish act exactly once: it can unless
+// act holds an unsubscribe (whether a POST happened cannot be known).
+func (a *actor) Resumable(act config.Action) bool {
+	for _, na := range actionsOf(act) {
+		if na[0] == "unsubscribe" {
+			return false
+		}
+	}
+	return true
+}
+
 // Resume finishes an action whose earlier attempt under ledger key was
 // interrupted (a crash between the intent and its completion): a draft is
 // looked for in \Drafts by its Message-ID and APPENDed only when absent; moves
@@ -142,14 +153,11 @@ func (a *actor) PerformKeyed(ctx context.Context, act config.Action, key string)
 // holds an unsubscribe: whether its POST happened cannot be known, so it stays
 // at most once.
 func (a *actor) Resume(ctx context.Context, act config.Action, key string) (line string, ok bool, err error) {
-	pairs := actionsOf(act)
-	for _, na := range pairs {
-		if na[0] == "unsubscribe" {
-			return "", false, nil
-		}
+	if !a.Resumable(act) {
+		return "", false, nil
 	}
 	var lines []string
-	for _, na := range pairs {
+	for _, na := range actionsOf(act) {
 		if na[0] == "draft_reply" {
 			found, err := a.s.FindDraft(ctx, draftMessageID(key))
 			if err != nil {

@@ -118,6 +118,7 @@ type world struct {
 	bus      *msg.Bus
 	integ    *email.Integration
 	engine   *pipeline.Engine
+	router   *msg.Router
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -186,6 +187,7 @@ func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts 
 	}
 	router := msg.NewRouter()
 	w.engine.Register(router)
+	w.router = router
 	svc, err := pipeline.New(pipeline.Options{Bus: w.bus, Router: router, Lanes: pipeline.Lanes(map[string]int{"default": 2}), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -110,14 +110,13 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			continue
 		}
 		once := match.Irreversible || declaredOnce(r, match.Action)
-		identity := actionIdentity(match)
-		ledgerKey := r.storeKey + "." + items.KeyToken(identity)
+		ledgerKey, legacyKey := LedgerKeys(p.Integration, p.Platform, p.Key, match.Label, match.Action)
 		entry := LedgerEntry{Item: r.storeKey, Action: match.Label, Rule: match.Rule, Provenance: match.Provenance,
 			State: LedgerIntent, Task: t.ID, At: e.o.Now().UTC()}
 		if once {
 			// An entry under the key of today, or under the 32-bit key of
 			// before the upgrade: the action was (or may have been) done.
-			existing, err := e.findLedger(ctx, ledgerKey, items.LegacyStoreKey(p.Integration, p.Platform, p.Key)+"."+items.LegacyKeyToken(identity))
+			existing, err := e.findLedger(ctx, ledgerKey, legacyKey)
 			if err != nil {
 				lastErr = err
 				return nil, err
@@ -162,14 +161,24 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			}
 		}
 		var line string
-		if ka, ok := actor.(keyedActor); ok && once {
+		ka, keyed := actor.(keyedActor)
+		if keyed && once {
 			line, err = ka.PerformKeyed(ctx, match.Action, ledgerKey)
 		} else {
 			line, err = actor.Perform(ctx, match.Action)
 		}
 		if err != nil {
 			lastErr = err
-			if once {
+			switch {
+			case !once:
+			case keyed && ka.Resumable(match.Action) && !platform.IsNotPerformed(err):
+				// It may have happened, and the actor can tell: the intent
+				// stays, and the task's retry resumes it (exactly once).
+				entry.Error = err.Error()
+				if _, perr := e.o.Bus.Ledger().Put(ctx, ledgerKey, entry); perr != nil {
+					e.o.Logger.Warn("could not record an action error", "ledger", ledgerKey, "err", perr)
+				}
+			default:
 				e.recordFailure(ctx, ledgerKey, entry, err, p, r, match.Label)
 			}
 			return nil, fmt.Errorf("%s: %w", match.Label, err)
@@ -202,9 +211,17 @@ func findPlanned(current []rules.PlannedAction, want plannedAction) (rules.Plann
 	return rules.PlannedAction{}, false
 }
 
-// actionIdentity identifies an action on an item for the ledger: its label and
-// configuration (not the rule number, so reordering rules does not repeat it).
-func actionIdentity(a rules.PlannedAction) string { return a.Label + "|" + actionJSON(a.Action) }
+// LedgerKeys returns the ledger key of an action on an item — identified by
+// its label and configured action, not the rule number, so reordering rules
+// does not repeat it: <items.StoreKey>.<items.KeyToken of the action's
+// identity>; and legacy, the key its entry had before 64-bit key tokens
+// (<items.LegacyStoreKey>.<items.LegacyKeyToken>), which is still honoured so
+// an action done before the upgrade is not repeated after it.
+func LedgerKeys(integration, platform, key, label string, a config.Action) (current, legacy string) {
+	id := label + "|" + actionJSON(a)
+	return items.StoreKey(integration, platform, key) + "." + items.KeyToken(id),
+		items.LegacyStoreKey(integration, platform, key) + "." + items.LegacyKeyToken(id)
+}
 
 func actionJSON(a config.Action) string {
 	b, err := json.Marshal(struct {
@@ -243,6 +260,9 @@ func declaredOnce(r *resolved, a config.Action) bool {
 type keyedActor interface {
 	// PerformKeyed is Perform for the action ledgered under key.
 	PerformKeyed(ctx context.Context, a config.Action, key string) (string, error)
+	// Resumable reports whether Resume can tell, for this action, whether its
+	// side effect happened.
+	Resumable(a config.Action) bool
 	// Resume finishes the action whose attempt under key was interrupted
 	// without repeating a side effect that happened. ok is false, and nothing
 	// is done, when the actor cannot tell for this action (it stays at most
@@ -277,13 +297,19 @@ func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, 
 	actor *platform.Actor, match rules.PlannedAction) (line string, resumed bool, err error) {
 	var entry LedgerEntry
 	rev, err := e.o.Bus.Ledger().Get(ctx, ledgerKey, &entry)
-	if err != nil || entry.State != LedgerIntent || entry.Task != taskID {
+	if err != nil {
+		return "", false, fmt.Errorf("ledger %s: %w", ledgerKey, err)
+	}
+	if entry.State != LedgerIntent || entry.Task != taskID {
 		return "", false, nil
 	}
 	// Claim the intent (compare-and-set): two redeliveries never both resume.
 	entry.At = e.o.Now().UTC()
 	if rev, err = e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
-		return "", false, nil
+		if errors.Is(err, msg.ErrConflict) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("ledger %s: %w", ledgerKey, err)
 	}
 	// Only an intent under today's key was written with a side effect keyed
 	// by it; one from before the upgrade cannot be found again.
@@ -305,19 +331,26 @@ func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, 
 	case !ok:
 		entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
 		if _, err := e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
-			return "", false, nil
+			if errors.Is(err, msg.ErrConflict) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("ledger %s: %w", ledgerKey, err)
 		}
 		e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration, Platform: p.Platform,
 			Item: p.Key, ID: ledgerKey + ":interrupted",
 			Text: fmt.Sprintf("Interrupted %s on %s: Steward stopped while it ran; not repeated (it may have happened)", match.Label, describeItem(r.item))})
 		return "", false, nil
 	case err != nil:
-		e.recordFailure(ctx, ledgerKey, entry, err, p, r, match.Label)
+		if platform.IsNotPerformed(err) {
+			_ = e.o.Bus.Ledger().Delete(ctx, ledgerKey)
+		}
+		// Otherwise the intent stays: the task's retry resumes it again.
 		return "", false, err
 	}
 	entry.State, entry.At = LedgerDone, e.o.Now().UTC()
 	if _, err := e.o.Bus.Ledger().Put(ctx, ledgerKey, entry); err != nil {
-		e.o.Logger.Warn("could not record a done action", "ledger", ledgerKey, "err", err)
+		// The intent stays: a retry finds the side effect and records it.
+		return "", false, fmt.Errorf("ledger %s: record done: %w", ledgerKey, err)
 	}
 	return line, true, nil
 }

@@ -122,6 +122,25 @@ func (s *Server) Move(t testing.TB, user, from string, uid uint32, to string) ui
 	return dest
 }
 
+// Delete removes the message uid from user's mailbox (UID STORE \Deleted,
+// UID EXPUNGE of just that UID).
+func (s *Server) Delete(t testing.TB, user, mailbox string, uid uint32) {
+	t.Helper()
+	s.withClient(t, user, func(c *imapclient.Client) error {
+		if _, err := c.Select(mailbox, nil).Wait(); err != nil {
+			return fmt.Errorf("SELECT %q: %w", mailbox, err)
+		}
+		set := imap.UIDSetNum(imap.UID(uid))
+		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return fmt.Errorf("STORE %d in %q: %w", uid, mailbox, err)
+		}
+		if err := c.UIDExpunge(set).Close(); err != nil {
+			return fmt.Errorf("EXPUNGE %d in %q: %w", uid, mailbox, err)
+		}
+		return nil
+	})
+}
+
 // withClient runs fn on the helpers' own logged-in connection for user
 // (kept open between calls, so putting in many messages is fast), opening
 // it on first use and again when the server dropped it (e.g. after Kick).
