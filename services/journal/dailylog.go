@@ -24,6 +24,11 @@ import (
 // " - HH:MM <text>\n", date and time of the event's At in the journal's
 // location, weekday in English. Each line is one O_APPEND write.
 //
+// Untrusted text: event texts carry subjects, senders and LLM output inside
+// the producers' Markdown, so each is passed through SanitizeLogText (see
+// escape.go): no HTML, links, images, embeds, tags or plugin queries, and no
+// line that starts a block of its own.
+//
 // Multi-line text: the reference wrote it raw, so a second line fell out of the
 // Markdown list (and a line starting with "#" or "-" became a heading or a new
 // item). The journal indents every continuation line by three spaces — the
@@ -73,10 +78,11 @@ func logFileName(t time.Time) string {
 	return t.Format("2006-01-02") + " " + t.Weekday().String() + ".md"
 }
 
-// renderLine is the daily log line of text at t (already in the log's location).
+// renderLine is the daily log line of text at t (already in the log's
+// location). The text goes through SanitizeLogText first: it comes from
+// producers that put mail subjects, senders and LLM output in it.
 func renderLine(t time.Time, text string) string {
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	text = strings.ReplaceAll(text, "\r", "\n")
+	text = SanitizeLogText(text)
 	lines := strings.Split(text, "\n")
 	for len(lines) > 1 && strings.TrimSpace(lines[0]) == "" {
 		lines = lines[1:]

@@ -46,7 +46,7 @@ func TestRenderLine(t *testing.T) {
 		{"one\ntwo", " - 09:05 one\n   two\n"},
 		{"one\r\ntwo\r\n", " - 09:05 one\n   two\n"},
 		{"one\rtwo", " - 09:05 one\n   two\n"},
-		{"head\n\n- not an item\n# not a heading\n  \n", " - 09:05 head\n\n   - not an item\n   # not a heading\n"},
+		{"head\n\n- not an item\n# not a heading\n  \n", " - 09:05 head\n\n   \\- not an item\n   \\# not a heading\n"},
 		{"\nleading break", " - 09:05 leading break\n"},
 	}
 	for _, tt := range tests {

@@ -28,7 +28,8 @@ type NoteEvent struct {
 	// strings and whole floats keep their ".0", so the journal renders what
 	// RenderNote would render here.
 	FrontMatter map[string]any `json:"front_matter,omitempty"`
-	// Body is the Markdown after the front matter ("" = none).
+	// Body is the Markdown after the front matter ("" = none). The journal
+	// writes it through SanitizeNoteBody: raw HTML and images are neutralised.
 	Body string `json:"body,omitempty"`
 	// ID, when set (a task id), makes the event idempotent for two minutes: a
 	// redelivered task that emits it again is stored once.
@@ -137,7 +138,8 @@ func (j *Journal) writeNoteEvent(ev *NoteEvent) error {
 	if err := ValidNotePath(ev.Path); err != nil {
 		return msg.Permanent(err)
 	}
-	content, err := RenderNote(ev.FrontMatter, ev.Body)
+	// A NOTES event is a service result: its body is untrusted Markdown.
+	content, err := RenderNote(ev.FrontMatter, SanitizeNoteBody(ev.Body))
 	if err != nil {
 		return msg.Permanent(fmt.Errorf("note %s: %w", ev.Path, err))
 	}
