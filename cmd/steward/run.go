@@ -68,6 +68,7 @@ starts with an empty config and says so).`,
 	f.StringVar(&services, "services", "", "comma-separated subset of services to run (default all: "+strings.Join(app.AllServices(), ",")+")")
 	f.StringVar(&o.NATSURL, "nats", "", "join an existing NATS server at this URL instead of embedding one (nats.url; keep passwords out of it: --nats-creds)")
 	f.StringVar(&o.NATSCredentials, "nats-creds", "", "credentials file for --nats: a .creds or nkey seed file (nats.credentials, $STEWARD_NATS_CREDENTIALS)")
+	f.StringVar(&o.NATSCA, "nats-ca", "", "CA certificate file (PEM) that signs the TLS certificate of the --nats server (nats.ca, $STEWARD_NATS_CA)")
 	f.DurationVar(&o.NATSMaxDisconnect, "nats-max-disconnect", msg.DefaultMaxDisconnect, "exit with an error when NATS stays unreachable this long (systemd then restarts Steward)")
 	f.IntVar(&o.Port, "port", 0, "gateway port (default 6767; gateway.listen)")
 	f.BoolVar(&o.Expose, "expose", false, "listen on every interface (requires gateway.token)")

@@ -31,6 +31,7 @@ nats.credentials, else the embedded server's generated <data>/nats/steward.nk
 	cmd.PersistentFlags().StringVar(&o.ConfigPath, "config", "", "config file (default $STEWARD_CONFIG, else ./config.yaml)")
 	cmd.PersistentFlags().StringVar(&o.DataDir, "data", "", "data directory of the running Steward (directories.data), where its NATS credentials are")
 	cmd.PersistentFlags().StringVar(&o.NATSURL, "nats", "", "NATS URL of the running Steward (keep passwords out of it: --nats-creds)")
+	cmd.PersistentFlags().StringVar(&o.NATSCA, "nats-ca", "", "CA certificate file (PEM) of a tls:// NATS server (nats.ca, $STEWARD_NATS_CA)")
 	cmd.PersistentFlags().StringVar(&o.NATSCredentials, "nats-creds", "", "credentials file: a .creds or nkey seed file (nats.credentials, $STEWARD_NATS_CREDENTIALS)")
 
 	connect := func(cmd *cobra.Command) (*msg.Bus, context.Context, context.CancelFunc, error) {

@@ -66,6 +66,9 @@ type Options struct {
 	// NATSCredentials is --nats-creds (overrides nats.credentials): the .creds or
 	// nkey seed file for NATSURL, so no password needs to be in the URL.
 	NATSCredentials string
+	// NATSCA is --nats-ca (overrides nats.ca): the CA file that signs the TLS
+	// certificate of the NATS server at NATSURL.
+	NATSCA string
 	// NATSMaxDisconnect is --nats-max-disconnect: how long the NATS connection
 	// may stay lost before Run gives up and returns an error, so that the
 	// service manager restarts Steward (0 = msg.DefaultMaxDisconnect).
@@ -136,6 +139,9 @@ func (o Options) overrides() map[string]string {
 	}
 	if o.NATSCredentials != "" {
 		ov["nats.credentials"] = o.NATSCredentials
+	}
+	if o.NATSCA != "" {
+		ov["nats.ca"] = o.NATSCA
 	}
 	return ov
 }
@@ -236,6 +242,7 @@ func Run(ctx context.Context, o Options) error {
 		URL:         natsURL,
 		Server:      srv,
 		Credentials: cfg.NATS.Credentials,
+		RootCAs:     cfg.NATS.CA,
 		// At boot the NATS machine may come up after this one: wait for it as
 		// long as a lost connection is waited for.
 		ConnectWait:   maxDown,
@@ -558,7 +565,7 @@ func ConnectClient(ctx context.Context, o Options) (*msg.Bus, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	bus, err := msg.Connect(ctx, msg.Options{URL: url, Credentials: creds, Name: "steward cli", Logger: log,
+	bus, err := msg.Connect(ctx, msg.Options{URL: url, Credentials: creds, RootCAs: cfg.NATS.CA, Name: "steward cli", Logger: log,
 		Retention: cfg.QueuePolicies.Retention, Policies: func(t string) msg.Policy { return policyFor(cfg, t) }})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is `steward run` running?)", err)

@@ -269,6 +269,9 @@ func (c *Config) maskedNode() *yaml.Node {
 	if c.NATS.Credentials != "" {
 		add(nats, "credentials", strNode(c.NATS.Credentials))
 	}
+	if c.NATS.CA != "" {
+		add(nats, "ca", strNode(c.NATS.CA))
+	}
 	add(root, "nats", nats)
 
 	gw := mapNode()

@@ -14,7 +14,7 @@ import (
 
 // overridableKeys are the scalar keys that STEWARD_* variables and flags may set.
 var overridableKeys = []string{
-	"nats.url", "nats.listen", "nats.store_dir", "nats.credentials",
+	"nats.url", "nats.listen", "nats.store_dir", "nats.credentials", "nats.ca",
 	"gateway.listen", "gateway.token",
 	"directories.data", "directories.logs", "directories.notes",
 }
@@ -147,6 +147,7 @@ func (p *parser) layer(cfg *Config, file map[string]fileScalar, opts LoadOptions
 	cfg.NATS.Listen = str("nats.listen", DefaultNATSListen)
 	cfg.NATS.StoreDir = str("nats.store_dir", filepath.Join(cfg.Directories.Data, "nats"))
 	cfg.NATS.Credentials = str("nats.credentials", "")
+	cfg.NATS.CA = str("nats.ca", "")
 	cfg.Gateway.Listen = str("gateway.listen", DefaultGatewayListen)
 	if tok, ok := get("gateway.token"); ok {
 		secretKey := ""

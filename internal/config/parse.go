@@ -24,7 +24,7 @@ var (
 	policyKeys      = []string{"deduplicate_pending", "rate_limit"}
 	rateLimitKeys   = []string{"max", "per"}
 	chatKeys        = []string{"llm", "system_prompt", "max_message_bytes"}
-	natsKeys        = []string{"url", "listen", "store_dir", "credentials"}
+	natsKeys        = []string{"url", "listen", "store_dir", "credentials", "ca"}
 	gatewayKeys     = []string{"listen", "token", "hosts", "tls_cert", "tls_key"}
 	scheduleKeys    = []string{"every", "cron"}
 	automationKeys  = []string{"when", "then"}
@@ -491,14 +491,14 @@ func profileNames(cfg *Config) []string {
 }
 
 func (p *parser) nats(n *yaml.Node, cfg *Config, file map[string]fileScalar) {
-	o, ok := p.object(n, "nats", "a mapping (url:, listen:, store_dir:, credentials:)")
+	o, ok := p.object(n, "nats", "a mapping (url:, listen:, store_dir:, credentials:, ca:)")
 	if !ok {
 		return
 	}
 	o.unknown(natsKeys, nil)
 	// credentials is a file path, so flags (--nats-creds) and
 	// STEWARD_NATS_CREDENTIALS may set it like the other nats keys.
-	for _, k := range []string{"url", "listen", "store_dir", "credentials"} {
+	for _, k := range []string{"url", "listen", "store_dir", "credentials", "ca"} {
 		p.scalarInto(o, k, "nats", file)
 	}
 }

@@ -369,7 +369,7 @@ gateway:
 		if config.EnvName("gateway.token") != "STEWARD_GATEWAY_TOKEN" || config.EnvName("nats.store_dir") != "STEWARD_NATS_STORE_DIR" {
 			t.Error("EnvName")
 		}
-		if keys := config.OverridableKeys(); len(keys) != 9 || !slices.Contains(keys, "nats.credentials") {
+		if keys := config.OverridableKeys(); len(keys) != 10 || !slices.Contains(keys, "nats.credentials") {
 			t.Error("OverridableKeys")
 		}
 	})

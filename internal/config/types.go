@@ -308,8 +308,12 @@ type NATS struct {
 	Listen string `json:"listen"`
 	// StoreDir is the JetStream file store (default <data>/nats).
 	StoreDir string `json:"store_dir"`
-	// Credentials is a NATS .creds file path for URL connections.
+	// Credentials is the credentials file of URL connections: a NATS .creds
+	// file or an nkey seed file (so no password needs to be in URL).
 	Credentials string `json:"credentials,omitempty"`
+	// CA is a PEM file of the certificate authorities that sign the NATS
+	// server's TLS certificate (tls:// URLs of a self-signed deployment).
+	CA string `json:"ca,omitempty"`
 }
 
 // Gateway is the gateway section (Steward's addition).

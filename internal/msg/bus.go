@@ -24,6 +24,9 @@ type Options struct {
 	// (user JWT and seed) or an nkey seed file such as the embedded server's
 	// steward.nk (see [Server.NkeyFile]). In-process connections need none.
 	Credentials string
+	// RootCAs is a PEM file of the certificate authorities that sign the TLS
+	// certificate of a URL server (a self-signed deployment); "" = the system's.
+	RootCAs string
 	// ConnectWait is how long Connect keeps retrying a URL server that cannot be
 	// reached yet, e.g. at boot before the NATS machine is up (0 = fail at once).
 	// Authorization failures are never retried.
@@ -180,6 +183,9 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 				return nil, err
 			}
 			nopts = append(nopts, auth)
+		}
+		if o.RootCAs != "" {
+			nopts = append(nopts, nats.RootCAs(o.RootCAs))
 		}
 	case o.Server != nil:
 		nopts = append(nopts, nats.InProcessServer(o.Server.ns))
