@@ -188,7 +188,7 @@ func (c *Config) maskedNode() *yaml.Node {
 				add(s, "cron", strNode(in.Schedule.Cron))
 			}
 			if in.Schedule.Cron == "" && in.Schedule.Expr != "" {
-				s.Content[len(s.Content)-1].LineComment = "cron: " + in.Schedule.Expr
+				s.Content[len(s.Content)-1].LineComment = scheduleComment(in.Schedule.Expr)
 			}
 			add(m, "schedule", s)
 		}
@@ -294,6 +294,15 @@ func (c *Config) maskedNode() *yaml.Node {
 
 	c.maskNode(root, false)
 	return root
+}
+
+// scheduleComment says how an every: interval runs: on the clock (a cron
+// expression) or at an exact interval not tied to the clock.
+func scheduleComment(expr string) string {
+	if rest, ok := strings.CutPrefix(expr, everyPrefix); ok {
+		return "exactly every " + rest + ", counted from midnight UTC (" + expr + ")"
+	}
+	return "cron: " + expr
 }
 
 func addFields(m *yaml.Node, fields map[string]any) {

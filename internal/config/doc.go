@@ -3,7 +3,7 @@
 // section against the integration manifests, layering STEWARD_* environment
 // variables and command-line flags over the file, and rendering the result with
 // secrets masked (`steward config check`). It also owns the small grammars other
-// packages share: IntervalToCron and ParseDuration.
+// packages share: IntervalToCron, ParseSchedule and ParseDuration.
 //
 // It never performs I/O beyond reading those two files, never talks to NATS, and
 // never decides what an action does: the rules engine (internal/rules) judges
@@ -49,6 +49,11 @@
 //     name under `platforms:` is an error listing the valid ones.
 //   - schedule.every and schedule.cron are validated at load (the reference fails
 //     only when the scheduler starts), as is queue_policies rate_limit.per.
+//   - schedule.every is an exact interval: 45m runs every 45 minutes (the
+//     reference's */45 ran at :00 and :45). Intervals that divide the hour or
+//     the day (15m, 2h, 1d) stay on the clock as before; the others become
+//     "@every 45m", counted from midnight UTC (see IntervalToCron). A number
+//     without a unit (every: 15) is an error that names the unit to add.
 //   - A missing `llms` section is not fatal: Steward starts without an LLM and
 //     warns. An integration with enabled platforms whose `llm` names a profile
 //     that does not exist is an error (the reference fails at classify time).

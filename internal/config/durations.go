@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/robfig/cron/v3"
 )
 
 // splitInterval applies the reference grammar shared by every, retention and
@@ -34,12 +36,25 @@ func splitInterval(s string) (digits string, unit byte, ok bool) {
 	return digits, rest[0], true
 }
 
-// IntervalToCron converts a friendly schedule interval to a 5-field cron
-// expression, exactly as the reference's interval_to_cron: "Nm" (1–59) →
-// "*/N * * * *", "Nh" (1–23) → "0 */N * * *", "1d" → "0 0 * * *". Case and
-// surrounding whitespace are ignored. Note that "*/45 * * * *" fires at :00 and
-// :45, not every 45 minutes (inherited cron semantics).
+// IntervalToCron converts a friendly schedule interval (`every:`) to the
+// schedule expression the scheduler runs (see ParseSchedule). The grammar and
+// ranges are the reference's interval_to_cron: "Nm" (1–59), "Nh" (1–23) or
+// "1d"; case and surrounding whitespace are ignored.
+//
+// Unlike the reference, the interval is always exact:
+//   - an interval that divides the hour or the day stays aligned to the clock,
+//     as before: "15m" → "*/15 * * * *" (:00, :15, :30, :45), "2h" → "0 */2 * * *",
+//     "1d" → "0 0 * * *";
+//   - any other interval becomes "@every <interval>": "45m" → "@every 45m" runs
+//     every 45 minutes (the reference's "*/45" ran at :00 and :45, leaving gaps of
+//     45 and 15 minutes), "5h" → "@every 5h". Its times are counted from midnight
+//     UTC, so they do not depend on when Steward started.
+//
+// A number without a unit ("15") is an error saying which unit to add.
 func IntervalToCron(s string) (string, error) {
+	if t := strings.TrimSpace(s); t != "" && strings.Trim(t, "0123456789") == "" {
+		return "", fmt.Errorf("%s", missingUnit(t))
+	}
 	digits, unit, ok := splitInterval(s)
 	if !ok {
 		return "", fmt.Errorf("Invalid interval format: '%s' (expected e.g. '30m', '2h', '1d')", s)
@@ -53,18 +68,100 @@ func IntervalToCron(s string) (string, error) {
 		if n < 1 || n > 59 {
 			return "", fmt.Errorf("Minute interval must be 1-59, got %s", digits)
 		}
-		return fmt.Sprintf("*/%d * * * *", n), nil
+		if 60%n == 0 {
+			return fmt.Sprintf("*/%d * * * *", n), nil
+		}
+		return fmt.Sprintf("%s%dm", everyPrefix, n), nil
 	case 'h':
 		if n < 1 || n > 23 {
 			return "", fmt.Errorf("Hour interval must be 1-23, got %s", digits)
 		}
-		return fmt.Sprintf("0 */%d * * *", n), nil
+		if 24%n == 0 {
+			return fmt.Sprintf("0 */%d * * *", n), nil
+		}
+		return fmt.Sprintf("%s%dh", everyPrefix, n), nil
 	default: // 'd'
 		if n != 1 {
 			return "", fmt.Errorf("Day interval only supports '1d' (daily), got %sd", digits)
 		}
 		return "0 0 * * *", nil
 	}
+}
+
+// missingUnit explains an interval written as a bare number, suggesting the
+// units under which that number is a valid interval.
+func missingUnit(digits string) string {
+	n, err := strconv.Atoi(digits)
+	if err != nil || len(digits) > 9 {
+		n = 0
+	}
+	var units []string
+	if n >= 1 && n <= 59 {
+		units = append(units, fmt.Sprintf("%dm (minutes)", n))
+	}
+	if n >= 1 && n <= 23 {
+		units = append(units, fmt.Sprintf("%dh (hours)", n))
+	}
+	if n == 1 {
+		units = append(units, "1d (daily)")
+	}
+	if len(units) == 0 {
+		return fmt.Sprintf("the interval %s is missing a unit: write minutes (1m-59m), hours (1h-23h) or 1d, e.g. 30m", digits)
+	}
+	return fmt.Sprintf("the interval %s is missing a unit: write %s", digits, joinOr(units))
+}
+
+// joinOr joins ["a", "b", "c"] as "a, b or c".
+func joinOr(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+// everyPrefix starts a schedule expression that runs at an exact interval.
+const everyPrefix = "@every "
+
+// ParseSchedule parses a schedule expression as the scheduler runs it: a
+// standard 5-field cron expression (minute hour day-of-month month
+// day-of-week; descriptors such as @daily work too), read in the scheduler's
+// time zone, or "@every <duration>" (a whole number of minutes, e.g. "@every
+// 45m", "@every 1h30m"), which fires at exactly that interval. The times of an
+// @every schedule are the multiples of the interval counted from midnight UTC
+// (of year 1, so for an interval that divides a day, such as 45m, they are the
+// same every day: 00:00, 00:45, 01:30 ... UTC): they do not depend on when
+// Steward started, so a restart keeps the rhythm and several schedulers fire at
+// the same instants.
+func ParseSchedule(expr string) (sched cron.Schedule, err error) {
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(expr), everyPrefix); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		if err != nil || d < time.Minute || d%time.Minute != 0 {
+			return nil, fmt.Errorf("@every takes a whole number of minutes, at least 1m (e.g. @every 45m, @every 1h30m), got %s", quoteShort(rest))
+		}
+		return IntervalSchedule{Every: d}, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	return cron.ParseStandard(expr)
+}
+
+// IntervalSchedule fires at exactly every Every: at the instants that are
+// whole multiples of Every since midnight UTC of January 1st, year 1 (the zero
+// time.Time), whatever the time zone. It is what "every: 45m" and
+// "@every 45m" run (see ParseSchedule).
+type IntervalSchedule struct {
+	Every time.Duration
+}
+
+// Next returns the first multiple of Every after t, in t's location.
+func (s IntervalSchedule) Next(t time.Time) time.Time {
+	if s.Every <= 0 {
+		return time.Time{}
+	}
+	return t.Truncate(s.Every).Add(s.Every)
 }
 
 // ParseDuration parses the reference duration grammar used by queue_policies

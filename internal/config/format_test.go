@@ -11,10 +11,14 @@ import (
 
 func TestIntervalToCron(t *testing.T) {
 	good := map[string]string{
-		"30m": "*/30 * * * *", "1m": "*/1 * * * *", "59m": "*/59 * * * *",
-		"2h": "0 */2 * * *", "1h": "0 */1 * * *", "23h": "0 */23 * * *",
+		"30m": "*/30 * * * *", "1m": "*/1 * * * *", "15m": "*/15 * * * *", "20m": "*/20 * * * *",
+		"2h": "0 */2 * * *", "1h": "0 */1 * * *", "8h": "0 */8 * * *", "12h": "0 */12 * * *",
 		"1d": "0 0 * * *", " 30m ": "*/30 * * * *", "30M": "*/30 * * * *", "2H": "0 */2 * * *",
-		"15 m": "*/15 * * * *", "007m": "*/7 * * * *",
+		"15 m": "*/15 * * * *", "010m": "*/10 * * * *",
+		// Intervals that do not divide the hour (minutes) or the day (hours) are
+		// exact, not cron steps (*/45 would leave gaps of 45 and 15 minutes).
+		"45m": "@every 45m", "59m": "@every 59m", "007m": "@every 7m", "25m": "@every 25m",
+		"5h": "@every 5h", "23h": "@every 23h", "9H": "@every 9h",
 	}
 	for in, want := range good {
 		got, err := config.IntervalToCron(in)
@@ -34,7 +38,10 @@ func TestIntervalToCron(t *testing.T) {
 		"7d":                       "Day interval only supports '1d' (daily), got 7d",
 		"99999999999999999999999m": "Minute interval must be 1-59, got 99999999999999999999999",
 		"m":                        "Invalid interval format: 'm' (expected e.g. '30m', '2h', '1d')",
-		"30":                       "Invalid interval format: '30' (expected e.g. '30m', '2h', '1d')",
+		"30":                       "the interval 30 is missing a unit: write 30m (minutes)",
+		" 15 ":                     "the interval 15 is missing a unit: write 15m (minutes) or 15h (hours)",
+		"1":                        "the interval 1 is missing a unit: write 1m (minutes), 1h (hours) or 1d (daily)",
+		"90":                       "the interval 90 is missing a unit: write minutes (1m-59m), hours (1h-23h) or 1d, e.g. 30m",
 	}
 	for in, want := range bad {
 		_, err := config.IntervalToCron(in)
@@ -88,6 +95,11 @@ integrations:
 		{"every out of range", "      every: 90m\n", "", "Minute interval must be 1-59, got 90", ""},
 		{"bad cron", "      cron: \"* * *\"\n", "", "invalid cron expression", ""},
 		{"bad cron field", "      cron: \"61 * * * *\"\n", "", "invalid cron expression", ""},
+		{"every not dividing the hour is exact", "      every: 45m\n", "@every 45m", "", ""},
+		{"every number without unit", "      every: 15\n", "", "the interval 15 is missing a unit: write 15m (minutes) or 15h (hours)", ""},
+		{"every quoted number without unit", "      every: \"45\"\n", "", "the interval 45 is missing a unit: write 45m (minutes)", ""},
+		{"cron exact interval", "      cron: \"@every 1h30m\"\n", "@every 1h30m", "", ""},
+		{"cron interval below a minute", "      cron: \"@every 30s\"\n", "", "@every takes a whole number of minutes", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -117,6 +129,91 @@ integrations:
 			}
 			if c.warnFrag != "" {
 				requireWarning(t, cfg, "integrations[0].schedule.every", c.warnFrag)
+			}
+		})
+	}
+}
+
+// TestScheduleFireTimes follows a schedule written as every: from config to
+// the times it fires: every interval is exact, and intervals that divide the
+// hour or the day stay on the clock (15m at :00, :15, :30, :45).
+func TestScheduleFireTimes(t *testing.T) {
+	start := time.Date(2026, 3, 10, 9, 7, 30, 0, time.UTC)
+	cases := []struct {
+		every string
+		gap   time.Duration
+		first time.Time // the first firing after start
+	}{
+		{"15m", 15 * time.Minute, time.Date(2026, 3, 10, 9, 15, 0, 0, time.UTC)},
+		{"30m", 30 * time.Minute, time.Date(2026, 3, 10, 9, 30, 0, 0, time.UTC)},
+		{"45m", 45 * time.Minute, time.Date(2026, 3, 10, 9, 45, 0, 0, time.UTC)},
+		{"59m", 59 * time.Minute, time.Time{}},
+		{"7m", 7 * time.Minute, time.Time{}},
+		{"2h", 2 * time.Hour, time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)},
+		{"5h", 5 * time.Hour, time.Time{}},
+		{"23h", 23 * time.Hour, time.Time{}},
+		{"1d", 24 * time.Hour, time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, c := range cases {
+		t.Run(c.every, func(t *testing.T) {
+			cfg := mustParse(t, emailDoc("        {}\n")+"    schedule: {every: "+c.every+"}\n", pwSecret)
+			expr := cfg.Integrations[0].Schedule.Expr
+			sched, err := config.ParseSchedule(expr)
+			if err != nil {
+				t.Fatalf("ParseSchedule(%q): %v", expr, err)
+			}
+			prev := sched.Next(start)
+			if !c.first.IsZero() && !prev.Equal(c.first) {
+				t.Errorf("%s (%s): first firing %v, want %v", c.every, expr, prev, c.first)
+			}
+			if d := prev.Sub(start); d <= 0 || d > c.gap {
+				t.Errorf("%s (%s): first firing %v is %v after start", c.every, expr, prev, d)
+			}
+			for i := 0; i < 200; i++ {
+				next := sched.Next(prev)
+				if gap := next.Sub(prev); gap != c.gap {
+					t.Fatalf("%s (%s): fires at %v then %v, a gap of %v; want exactly %v",
+						c.every, expr, prev.Format("Jan 2 15:04"), next.Format("Jan 2 15:04"), gap, c.gap)
+				}
+				prev = next
+			}
+			// The rhythm does not depend on when the scheduler started: from
+			// any instant between two firings, the next firing is the same.
+			a := sched.Next(start)
+			if b := sched.Next(start.Add(a.Sub(start) / 2)); !b.Equal(a) {
+				t.Errorf("%s: Next depends on the start: %v vs %v", c.every, a, b)
+			}
+		})
+	}
+}
+
+func TestParseSchedule(t *testing.T) {
+	tests := []struct {
+		expr, errFrag string
+	}{
+		{"*/15 * * * *", ""},
+		{"@daily", ""},
+		{"@every 45m", ""},
+		{"@every 1h30m", ""},
+		{"@every 30s", "whole number of minutes"},
+		{"@every 90s", "whole number of minutes"},
+		{"@every 0m", "at least 1m"},
+		{"@every soon", "whole number of minutes"},
+		{"* * *", "expected exactly 5 fields"},
+		{"TZ=", ""}, // must not panic; the error text is the cron library's
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			_, err := config.ParseSchedule(tt.expr)
+			switch {
+			case tt.expr == "TZ=":
+				if err == nil {
+					t.Error("no error")
+				}
+			case tt.errFrag == "" && err != nil:
+				t.Errorf("error %v", err)
+			case tt.errFrag != "" && (err == nil || !strings.Contains(err.Error(), tt.errFrag)):
+				t.Errorf("error %v, want %q", err, tt.errFrag)
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stewardhq/steward/internal/manifest"
@@ -252,7 +251,10 @@ func (p *parser) schedule(n *yaml.Node, key string) *Schedule {
 	o.unknown(scheduleKeys, nil)
 	s := &Schedule{Pos: p.pos(o.node)}
 	var fromEvery string
-	if v, ok := p.text(o.get("every"), o.key("every")); ok && strings.TrimSpace(v) != "" {
+	if en := deref(o.get("every")); en != nil && en.Kind == yaml.ScalarNode && isPlain(en) && en.Tag == "!!int" && strings.Trim(en.Value, "0123456789") == "" {
+		// every: 15 — a number: the unit is missing (the reference asked for text).
+		p.errAt(en, o.key("every"), "%s", missingUnit(en.Value))
+	} else if v, ok := p.text(o.get("every"), o.key("every")); ok && strings.TrimSpace(v) != "" {
 		s.Every = v
 		expr, err := IntervalToCron(v)
 		if err != nil {
@@ -267,7 +269,7 @@ func (p *parser) schedule(n *yaml.Node, key string) *Schedule {
 	if v, ok := p.text(o.get("cron"), o.key("cron")); ok && strings.TrimSpace(v) != "" {
 		s.Cron = v
 		expr := strings.TrimSpace(v)
-		if _, err := cron.ParseStandard(expr); err != nil {
+		if _, err := ParseSchedule(expr); err != nil {
 			msg := err.Error()
 			if _, secret := p.secretNodes[deref(o.get("cron"))]; secret {
 				msg = "the value from !secret is not a cron expression"

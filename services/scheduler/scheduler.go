@@ -3,9 +3,11 @@
 // Each integration with a schedule gets one cron job per enabled platform, named
 // "<integration id>_<platform>" (e.g. "email.personal_inbox"). When a job fires it
 // publishes the platform's entry task through the queue policies, so an
-// identical entry task still pending is not queued twice. Schedules are read in
-// the scheduler's local time; nothing runs at start and missed firings are not
-// caught up.
+// identical entry task still pending is not queued twice. Cron expressions are
+// read in the scheduler's local time; an exact interval ("@every 45m", what
+// `every: 45m` becomes) fires at multiples of the interval counted from midnight
+// UTC (see config.ParseSchedule). Nothing runs at start and missed firings are
+// not caught up.
 //
 // Several schedulers may run against one NATS: each firing has a task id derived
 // from the job name and the scheduled minute, and JetStream drops the second
@@ -61,7 +63,8 @@ type Job struct {
 	Platform    string
 	// TaskType is the entry task, e.g. "email.inbox.check".
 	TaskType string
-	// Expr is the 5-field cron expression.
+	// Expr is the 5-field cron expression, or "@every <interval>" for an exact
+	// interval (see config.ParseSchedule).
 	Expr string
 	// Next is the next firing after now, in the scheduler's location.
 	Next time.Time
@@ -240,16 +243,16 @@ func entryTask(reg *manifest.Registry, integrationType, platform string) (string
 	return p.EntryTaskType(m.Type), true
 }
 
-// parseExpr parses a standard 5-field cron expression (descriptors such as
-// @daily are accepted too). The cron library panics on some malformed time zone
-// prefixes; that becomes an error.
-func parseExpr(expr string) (sched cron.Schedule, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			sched, err = nil, fmt.Errorf("invalid cron expression: %v", r)
-		}
-	}()
-	return cron.ParseStandard(expr)
+// parseExpr parses a schedule expression with config.ParseSchedule: a standard
+// 5-field cron expression (descriptors such as @daily are accepted too), or
+// "@every <interval>", which fires at exactly that interval at instants that do
+// not depend on when the scheduler started (so several schedulers agree).
+func parseExpr(expr string) (cron.Schedule, error) {
+	sched, err := config.ParseSchedule(expr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cron expression: %w", err)
+	}
+	return sched, nil
 }
 
 // cronLogger sends the cron library's logs to slog.

@@ -220,6 +220,64 @@ func TestGoodExpressions(t *testing.T) {
 	}
 }
 
+// TestExactIntervalFireTimes: `every: 45m` (expression "@every 45m") fires every
+// 45 minutes, at instants that do not depend on when the scheduler started, so
+// two schedulers (or a restarted one) fire at the same minute and their task ids
+// agree. Clock-aligned expressions keep their times.
+func TestExactIntervalFireTimes(t *testing.T) {
+	start := time.Date(2026, 3, 10, 9, 7, 30, 0, time.UTC)
+	tests := []struct {
+		expr  string
+		gaps  []time.Duration
+		first time.Time
+	}{
+		{"@every 45m", []time.Duration{45 * time.Minute}, time.Date(2026, 3, 10, 9, 45, 0, 0, time.UTC)},
+		{"@every 5h", []time.Duration{5 * time.Hour}, time.Time{}},
+		{"*/15 * * * *", []time.Duration{15 * time.Minute}, time.Date(2026, 3, 10, 9, 15, 0, 0, time.UTC)},
+		// What the reference made of every: 45m: two gaps, 45 and 15 minutes.
+		{"*/45 * * * *", []time.Duration{15 * time.Minute, 45 * time.Minute}, time.Date(2026, 3, 10, 9, 45, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			cfg := &config.Config{Integrations: []config.Integration{
+				{Type: "email", Name: "personal", HasPlatforms: true, Platforms: platforms("inbox"), Schedule: every(tt.expr)},
+			}}
+			s, err := New(Options{Config: cfg, Registry: builtin.Registry(), Location: time.UTC})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sched := s.jobs[0].schedule
+			prev := sched.Next(start)
+			if !tt.first.IsZero() && !prev.Equal(tt.first) {
+				t.Errorf("first firing %v, want %v", prev, tt.first)
+			}
+			// A scheduler that started 17 minutes earlier fires at the same instants.
+			other := sched.Next(start.Add(-17 * time.Minute))
+			for !other.After(start) {
+				other = sched.Next(other)
+			}
+			if !other.Equal(prev) {
+				t.Errorf("a scheduler started 17 minutes earlier fires at %v, this one at %v", other, prev)
+			}
+			for i := 0; i < 100; i++ {
+				next := sched.Next(prev)
+				gap := next.Sub(prev)
+				ok := false
+				for _, g := range tt.gaps {
+					ok = ok || gap == g
+				}
+				if !ok {
+					t.Fatalf("fires at %v then %v: gap %v, want %v", prev, next, gap, tt.gaps)
+				}
+				prev = next
+			}
+			if j := s.Jobs()[0]; j.Expr != tt.expr || !j.Next.After(time.Now()) {
+				t.Errorf("job = %+v", j)
+			}
+		})
+	}
+}
+
 var taskIDShape = regexp.MustCompile(`^5_\d{8}T\d{6}Z_[0-9a-f]{16}$`)
 
 func TestTaskID(t *testing.T) {
