@@ -210,9 +210,6 @@ func (c *Config) maskedNode() *yaml.Node {
 	}
 	add(dirs, "logs", strNode(c.Directories.Logs))
 	add(dirs, "data", strNode(c.Directories.Data))
-	if c.Directories.CustomIntegrations != "" {
-		add(dirs, "custom_integrations", strNode(c.Directories.CustomIntegrations))
-	}
 	add(root, "directories", dirs)
 
 	scripts := mapNode()

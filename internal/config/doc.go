@@ -75,6 +75,9 @@
 //     written fields win" rule implies.
 //   - Explicit null for a field that has a default gives the default (the
 //     reference's inbox `limit: null` meant 500 at check time).
+//   - directories.task_queue, directories.chats and
+//     directories.custom_integrations are accepted with a notice and ignored:
+//     tasks and chats live in JetStream, integrations are compiled in.
 //
 // # Layering
 //

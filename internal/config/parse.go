@@ -14,10 +14,13 @@ import (
 var (
 	topKeys         = []string{"llms", "integrations", "directories", "scripts", "queue_policies", "chat", "nats", "gateway"}
 	llmKeys         = []string{"base_url", "model", "token", "parameters", "concurrency", "timeout"}
-	directoryKeys   = []string{"notes", "logs", "data", "custom_integrations"}
+	directoryKeys = []string{"notes", "logs", "data"}
+	// obsoleteDirKeys are reference keys Steward accepts with a notice and
+	// ignores, with the reason.
 	obsoleteDirKeys = map[string]string{
-		"task_queue": "tasks live in the NATS JetStream stream TASKS",
-		"chats":      "chat history lives in the NATS JetStream stream CHAT",
+		"task_queue":          "tasks live in the NATS JetStream stream TASKS",
+		"chats":               "chat history lives in the NATS JetStream stream CHAT",
+		"custom_integrations": "integrations are compiled into Steward, so no directory of custom integrations is loaded",
 	}
 	scriptKeys      = []string{"description", "inputs", "timeout", "shell", "output", "on_output", "reversible"}
 	queueKeys       = []string{"retention", "defaults", "overrides"}
@@ -88,23 +91,20 @@ func (p *parser) scalarInto(o *obj, name, section string, file map[string]fileSc
 }
 
 func (p *parser) directories(top *obj, cfg *Config, file map[string]fileScalar) {
-	o, ok := p.object(top.get("directories"), "directories", "a mapping (notes:, logs:, data:, custom_integrations:)")
+	o, ok := p.object(top.get("directories"), "directories", "a mapping (notes:, logs:, data:)")
 	if !ok {
 		return
 	}
-	var allowed []string
-	allowed = append(allowed, directoryKeys...)
+	var obsolete []string
 	for _, pr := range o.pairs {
-		if why, obsolete := obsoleteDirKeys[pr.key]; obsolete {
+		if why, found := obsoleteDirKeys[pr.key]; found {
 			p.noticeAt(pr.k, o.key(pr.key), "obsolete: %s; this key is ignored and can be removed", why)
+			obsolete = append(obsolete, pr.key)
 		}
 	}
-	o.unknownExcept(allowed, []string{"task_queue", "chats"}, nil)
-	for _, k := range []string{"notes", "logs", "data"} {
+	o.unknownExcept(directoryKeys, obsolete, nil)
+	for _, k := range directoryKeys {
 		p.scalarInto(o, k, "directories", file)
-	}
-	if s, ok := p.text(o.get("custom_integrations"), o.key("custom_integrations")); ok {
-		cfg.Directories.CustomIntegrations = s
 	}
 }
 

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -221,18 +222,46 @@ directories:
   notes: /srv/notes
   logs: /srv/logs
   data: /srv/data
-  custom_integrations: /srv/ci
-  task_queue: data/queue
-  chats: data/chats
 `, nil)
-	want := config.Directories{Notes: "/srv/notes", Logs: "/srv/logs", CustomIntegrations: "/srv/ci", Data: "/srv/data"}
+	want := config.Directories{Notes: "/srv/notes", Logs: "/srv/logs", Data: "/srv/data"}
 	if cfg.Directories != want || cfg.NATS.StoreDir != "/srv/data/nats" {
 		t.Errorf("directories = %+v, store %q", cfg.Directories, cfg.NATS.StoreDir)
 	}
 	noWarnings(t, cfg)
-	if len(cfg.Notices) != 2 || !strings.Contains(cfg.Notices[0], "directories.task_queue: obsolete") ||
-		!strings.Contains(cfg.Notices[1], "config.yaml:12: directories.chats: obsolete") {
+	if len(cfg.Notices) != 0 {
 		t.Errorf("notices = %q", cfg.Notices)
+	}
+}
+
+// Keys of the reference that Steward has no use for are accepted with a notice
+// (file, line, key, why) and ignored; none of them is a warning.
+func TestObsoleteDirectories(t *testing.T) {
+	tests := []struct {
+		key, value, notice string
+	}{
+		{"task_queue", "data/queue", "config.yaml:8: directories.task_queue: obsolete: tasks live in the NATS JetStream stream TASKS; this key is ignored and can be removed"},
+		{"chats", "data/chats", "config.yaml:8: directories.chats: obsolete: chat history lives in the NATS JetStream stream CHAT; this key is ignored and can be removed"},
+		{"custom_integrations", "/srv/ci", "config.yaml:8: directories.custom_integrations: obsolete: integrations are compiled into Steward, so no directory of custom integrations is loaded; this key is ignored and can be removed"},
+		{"custom_integrations", "{a: b}", "directories.custom_integrations: obsolete: integrations are compiled into Steward"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+" "+tt.value, func(t *testing.T) {
+			cfg := mustParse(t, llmsDefault+"\ndirectories:\n  logs: /srv/logs\n  "+tt.key+": "+tt.value+"\n", nil)
+			noWarnings(t, cfg)
+			if len(cfg.Notices) != 1 || !strings.Contains(cfg.Notices[0], tt.notice) {
+				t.Errorf("notices = %q, want %q", cfg.Notices, tt.notice)
+			}
+			if cfg.Directories.Logs != "/srv/logs" {
+				t.Errorf("directories = %+v", cfg.Directories)
+			}
+			var buf bytes.Buffer
+			if err := cfg.Describe(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(buf.String(), tt.key+": "+tt.value) {
+				t.Errorf("the ignored key is shown in the normalised config:\n%s", buf.String())
+			}
+		})
 	}
 }
 

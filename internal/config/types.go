@@ -222,9 +222,8 @@ type ServiceCall struct {
 
 // Directories are where Steward reads and writes files people look at.
 type Directories struct {
-	Notes              string `json:"notes,omitempty"`
-	Logs               string `json:"logs"` // default "logs"
-	CustomIntegrations string `json:"custom_integrations,omitempty"`
+	Notes string `json:"notes,omitempty"`
+	Logs  string `json:"logs"` // default "logs"
 	// Data is the data directory (NATS store, ...); default "./data", flag --data.
 	Data string `json:"data"`
 }
