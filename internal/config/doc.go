@@ -46,7 +46,10 @@
 //
 //   - Unknown keys produce a warning naming file:line, the key and the keys
 //     allowed there (the reference ignores them silently); an unknown platform
-//     name under `platforms:` is an error listing the valid ones.
+//     name under `platforms:` is an error listing the valid ones, and so is an
+//     unknown top-level key (a misspelt `intergrations:` would otherwise run
+//     Steward with nothing configured), except keys starting with x-, which
+//     are free for YAML anchors.
 //   - schedule.every and schedule.cron are validated at load (the reference fails
 //     only when the scheduler starts), as is queue_policies rate_limit.per.
 //   - schedule.every is an exact interval: 45m runs every 45 minutes (the

@@ -250,7 +250,6 @@ integrations:
           - when: {}
             then: archive
             else: spam
-llmz: {}
 chat:
   model: x
 `, map[string]string{"pw": "pw-value"})
@@ -262,8 +261,68 @@ chat:
 	requireWarning(t, cfg, "integrations[0].inbox", "platform blocks go under platforms:")
 	requireWarning(t, cfg, "integrations[0].platforms.inbox.limt", "allowed here: classifications, automations, limit, window", "did you mean limit?")
 	requireWarning(t, cfg, "integrations[0].platforms.inbox.automations[0].else", "allowed here: when, then")
-	requireWarning(t, cfg, "llmz", "allowed here: llms, integrations, directories", "did you mean llms?")
 	requireWarning(t, cfg, "chat.model", "allowed here: llm, system_prompt")
+}
+
+// A misspelt section would leave Steward running with nothing configured, so
+// an unknown top-level key is an error with file, line, a "did you mean" and the
+// allowed sections; obsolete keys of the reference stay notices.
+func TestUnknownTopLevelKey(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		errKey    string
+		errFrags  []string
+		errLine   int
+		notice    string
+	}{
+		{
+			name:     "misspelt integrations",
+			doc:      llmsDefault + "\nintergrations:\n  - type: email\n    name: personal\n",
+			errKey:   "intergrations",
+			errFrags: []string{`unknown section "intergrations"; did you mean integrations?`, "allowed at the top level: llms, integrations, directories, scripts, queue_policies, chat, nats, gateway"},
+			errLine:  6,
+		},
+		{
+			name:     "misspelt llms",
+			doc:      "llmz:\n  default: {model: m}\n",
+			errKey:   "llmz",
+			errFrags: []string{"did you mean llms?"},
+			errLine:  1,
+		},
+		{
+			name:     "no close match",
+			doc:      llmsDefault + "telemetry: on\n",
+			errKey:   "telemetry",
+			errFrags: []string{`unknown section "telemetry" (allowed at the top level: llms,`},
+			errLine:  5,
+		},
+		{
+			name: "x- keys hold anchors",
+			doc:  "x-model: &m {model: llama3.1:8b}\nllms:\n  default: *m\n",
+		},
+		{
+			name:   "obsolete keys are notices",
+			doc:    llmsDefault + "directories:\n  task_queue: data/queue\n",
+			notice: "config.yaml:6: directories.task_queue: obsolete:",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.errKey != "" {
+				errs := parseErrors(t, tt.doc, nil)
+				e := requireError(t, errs, tt.errKey, tt.errFrags...)
+				if e.File != "config.yaml" || e.Line != tt.errLine {
+					t.Errorf("error at %s:%d, want config.yaml:%d", e.File, e.Line, tt.errLine)
+				}
+				return
+			}
+			cfg := mustParse(t, tt.doc, nil)
+			noWarnings(t, cfg)
+			if tt.notice != "" && (len(cfg.Notices) != 1 || !strings.HasPrefix(cfg.Notices[0], tt.notice)) {
+				t.Errorf("notices = %q, want %q", cfg.Notices, tt.notice)
+			}
+		})
+	}
 }
 
 func TestGeminiPlatformsKeyWarns(t *testing.T) {

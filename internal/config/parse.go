@@ -12,8 +12,8 @@ import (
 
 // Allowed keys per section, in the order they are listed in messages.
 var (
-	topKeys         = []string{"llms", "integrations", "directories", "scripts", "queue_policies", "chat", "nats", "gateway"}
-	llmKeys         = []string{"base_url", "model", "token", "parameters", "concurrency", "timeout"}
+	topKeys       = []string{"llms", "integrations", "directories", "scripts", "queue_policies", "chat", "nats", "gateway"}
+	llmKeys       = []string{"base_url", "model", "token", "parameters", "concurrency", "timeout"}
 	directoryKeys = []string{"notes", "logs", "data"}
 	// obsoleteDirKeys are reference keys Steward accepts with a notice and
 	// ignores, with the reason.
@@ -68,7 +68,7 @@ func (p *parser) document(root *yaml.Node, cfg *Config) map[string]fileScalar {
 	if !ok {
 		return file
 	}
-	top.unknown(topKeys, nil)
+	top.unknownSection(topKeys)
 
 	p.directories(top, cfg, file)
 	p.llms(top, cfg)

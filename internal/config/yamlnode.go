@@ -630,6 +630,24 @@ func (o *obj) unknown(allowed []string, hint func(key string) string) {
 	}
 }
 
+// unknownSection reports every top-level key not in allowed as an error: a
+// misspelt section (intergrations:) would otherwise leave Steward running with
+// nothing configured. Keys starting with "x-" are left alone, so a document can
+// hold YAML anchors (x-defaults: &defaults {...}) for << merges.
+func (o *obj) unknownSection(allowed []string) {
+	for _, pr := range o.pairs {
+		if contains(allowed, pr.key) || strings.HasPrefix(pr.key, "x-") {
+			continue
+		}
+		msg := fmt.Sprintf("unknown section %s", quoteShort(pr.key))
+		if c := closest(pr.key, allowed); c != "" {
+			msg += "; did you mean " + c + "?"
+		}
+		msg += fmt.Sprintf(" (allowed at the top level: %s; a key starting with x- is ignored, e.g. to hold YAML anchors)", strings.Join(allowed, ", "))
+		o.p.errAt(pr.k, o.key(pr.key), "%s", msg)
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
