@@ -37,7 +37,7 @@ func ParseActions(data []byte) ([]Action, error) {
 	if errs != nil {
 		return nil, errs
 	}
-	p := newParser(file, "secrets.yaml", nil, nil)
+	p := newParser(file, "secrets.yaml", map[string]string{}, nil)
 	if root != nil {
 		p.resolveTags(root, "then", false, map[*yaml.Node]bool{})
 	}

@@ -65,6 +65,8 @@
 //   - A credential field (manifest Secret, llms.*.token, gateway.token) written
 //     inline is taken as its text, even if it looks like a number, with a warning
 //     to move it to secrets.yaml; messages never show it.
+//   - A !secret with no secrets file at all says that the file does not exist,
+//     with its path and how to create it, instead of "Available secrets: []".
 //   - secrets.yaml values are taken as written (`yes` stays "yes", 0123 stays
 //     "0123", null is ""), not Python's str() of the YAML 1.1 value ("True").
 //   - Integration and LLM profile names are limited to letters, digits, '_' and

@@ -21,7 +21,8 @@ type LoadOptions struct {
 	// the --config flag) must exist.
 	Path string
 	// SecretsPath is the secrets file; default secrets.yaml beside the config file.
-	// A missing secrets file is empty: only a !secret that names a key fails.
+	// A missing secrets file is fine for a config without !secret; a !secret
+	// then fails, saying the file does not exist and how to create it.
 	SecretsPath string
 	// Registry holds the integration types that integrations[].type may name. A nil
 	// registry knows no types, so every integration entry is an error.
@@ -191,7 +192,9 @@ func ParseSecrets(data []byte, file string) (map[string]string, error) {
 
 // Parse validates one config document without touching the file system: data is
 // the YAML text (nil or empty = an empty config), file the name used in messages,
-// secrets the resolved secrets.yaml (nil = none). opts.Path is ignored; Registry,
+// secrets the resolved secrets.yaml: nil means there is no secrets file (a
+// !secret then reports that the file does not exist and how to create it), an
+// empty map an empty one. opts.Path is ignored; Registry,
 // Overrides, Environ and SecretsPath (for messages) apply as in Load.
 func Parse(data []byte, file string, secrets map[string]string, opts LoadOptions) (*Config, error) {
 	secretsFile := opts.SecretsPath
@@ -212,6 +215,7 @@ func Parse(data []byte, file string, secrets map[string]string, opts LoadOptions
 	if root != nil {
 		p.resolveTags(root, "", false, map[*yaml.Node]bool{})
 	}
+	p.reportMissingSecretsFile()
 	layered := p.document(root, cfg)
 	p.layer(cfg, layered, opts)
 

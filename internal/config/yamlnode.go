@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -29,6 +30,11 @@ type parser struct {
 	secrets     map[string]string
 	reg         *manifest.Registry
 
+	// noSecretsFile is set when there is no secrets file at all (secrets nil):
+	// a !secret then says so instead of listing no available keys.
+	noSecretsFile  bool
+	missingSecrets []string // keys named by !secret that could not be resolved, in file order
+
 	secretNodes map[*yaml.Node]string // node → secrets.yaml key it was resolved from
 	yoloNodes   map[*yaml.Node]string // nodes tagged !yolo → their dotted key
 	yoloUsed    map[*yaml.Node]bool   // !yolo nodes that were read as actions
@@ -45,16 +51,17 @@ type parser struct {
 
 func newParser(file, secretsFile string, secrets map[string]string, reg *manifest.Registry) *parser {
 	return &parser{
-		file:        file,
-		secretsFile: secretsFile,
-		secrets:     secrets,
-		reg:         reg,
-		secretNodes: map[*yaml.Node]string{},
-		yoloNodes:   map[*yaml.Node]string{},
-		yoloUsed:    map[*yaml.Node]bool{},
-		usedSecrets: map[string]string{},
-		budget:      expansionBudget,
-		active:      map[*yaml.Node]bool{},
+		file:          file,
+		secretsFile:   secretsFile,
+		secrets:       secrets,
+		noSecretsFile: secrets == nil,
+		reg:           reg,
+		secretNodes:   map[*yaml.Node]string{},
+		yoloNodes:     map[*yaml.Node]string{},
+		yoloUsed:      map[*yaml.Node]bool{},
+		usedSecrets:   map[string]string{},
+		budget:        expansionBudget,
+		active:        map[*yaml.Node]bool{},
 	}
 }
 
@@ -271,20 +278,49 @@ func (p *parser) resolveSecret(n *yaml.Node, path string) {
 		return
 	}
 	val, ok := p.secrets[key]
-	if !ok {
+	switch {
+	case !ok && p.noSecretsFile:
+		p.errAt(n, path, "Secret '%s' not found: the secrets file %s does not exist", key, p.secretsFile)
+	case !ok:
 		names := make([]string, 0, len(p.secrets))
 		for k := range p.secrets {
 			names = append(names, k)
 		}
 		sort.Strings(names)
 		p.errAt(n, path, "Secret '%s' not found in %s. Available secrets: %s", key, p.secretsFile, pyList(names))
+	}
+	if !ok {
 		val = ""
+		if !contains(p.missingSecrets, key) {
+			p.missingSecrets = append(p.missingSecrets, key)
+		}
 	}
 	n.Value = val
 	p.secretNodes[n] = key
 	if val != "" {
 		p.usedSecrets[val] = key
 	}
+}
+
+// reportMissingSecretsFile adds one error, on the secrets file itself, when the
+// config names secrets but there is no secrets file: it says how to create one.
+func (p *parser) reportMissingSecretsFile() {
+	if !p.noSecretsFile || len(p.missingSecrets) == 0 {
+		return
+	}
+	name := filepath.Base(p.secretsFile)
+	p.errs = append(p.errs, &Error{File: p.secretsFile, Msg: fmt.Sprintf(
+		"the secrets file does not exist, but %s uses !secret %s: create it "+
+			"(cp secrets.example.yaml %s; chmod 600 %s) and give each of those keys its value",
+		p.configName(), strings.Join(p.missingSecrets, ", "), name, name)})
+}
+
+// configName names the config file in a message.
+func (p *parser) configName() string {
+	if p.file == "" {
+		return "the config"
+	}
+	return p.file
 }
 
 // yaml11Bools are the plain scalars the reference (YAML 1.1) reads as booleans;
