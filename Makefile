@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./integrations/email/message/
 	$(GO) test -run '^$$' -fuzz FuzzRootDomain -fuzztime 30s ./integrations/email/message/
 	$(GO) test -run '^$$' -fuzz FuzzScrub -fuzztime 30s ./internal/llm/
+	for f in FuzzValidateID FuzzReadStringField; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./services/gateway/ || exit 1; done
 
 ## nats-cli: install the nats CLI (natscli v0.5.0) into $(shell $(GO) env GOPATH)/bin
 nats-cli:

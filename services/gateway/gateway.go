@@ -10,6 +10,14 @@
 //
 // Error replies keep the reference API's shape, JSON {"detail": "..."}, for every
 // status, including unknown routes (404) and wrong methods (405).
+//
+// On loopback without a token a browser is the only way in, so the gateway
+// also refuses what a hostile page could send: a Host that is not loopback or
+// listed in gateway.hosts (DNS rebinding, 421), a state-changing request from
+// another origin (403), and a request body not declared as JSON (415). Every id
+// from outside is checked against a bounded grammar (ids.go) before it reaches
+// a subject, a key or a reply. The Server bounds reading and writing each
+// request, caps open connections and can serve HTTPS.
 package gateway
 
 import (

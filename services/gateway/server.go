@@ -113,9 +113,13 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !isLoopback(host) && tlsConf == nil {
-		log.Warn("The gateway listens beyond loopback without TLS: the token and your data cross the " +
-			"network in clear text; set gateway.tls_cert and gateway.tls_key to serve HTTPS")
+	if !isLoopback(host) {
+		log.Info("The gateway answers only requests that name it by a loopback address or a host " +
+			"listed in gateway.hosts: list the names you open it with (e.g. steward.home.lan)")
+		if tlsConf == nil {
+			log.Warn("The gateway listens beyond loopback without TLS: the token and your data cross the " +
+				"network in clear text; set gateway.tls_cert and gateway.tls_key to serve HTTPS")
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
