@@ -47,6 +47,6 @@ Check a config:  steward config check --config config.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newConfigCmd(), newTasksCmd(), newVersionCmd(), newChatCmd())
+	root.AddCommand(newRunCmd(), newConfigCmd(), newTasksCmd(), newVersionCmd(), newChatCmd(), newNATSKeyCmd())
 	return root
 }

@@ -164,3 +164,30 @@ func TestConfigCheckMasksCredentials(t *testing.T) {
 		}
 	}
 }
+
+// `steward nats-key FILE` makes a private seed and prints only the public key.
+func TestNATSKeyCommand(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "nats.nk")
+	run := func() string {
+		t.Helper()
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs([]string{"nats-key", path})
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	pub := run()
+	if !strings.HasPrefix(pub, "U") || len(pub) != 56 {
+		t.Fatalf("public key %q", pub)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("seed file: %v %v", fi, err)
+	}
+	if again := run(); again != pub {
+		t.Fatal("an existing key was replaced")
+	}
+}

@@ -218,3 +218,15 @@ func wipe(b []byte) {
 		b[i] = 'x'
 	}
 }
+
+// EnsureNkeyFile creates (when missing) the user nkey seed file at path, 0600 in a
+// directory made 0700, and returns the user's public key: what a deployment's
+// nats-server.conf lists. An existing file is kept and must be private. The
+// seed itself is never returned.
+func EnsureNkeyFile(path string) (publicKey string, err error) {
+	kp, err := loadOrCreateNkey(path)
+	if err != nil {
+		return "", err
+	}
+	return kp.PublicKey()
+}
