@@ -29,7 +29,7 @@ func TestPollStates(t *testing.T) {
 		t.Fatalf("%+v %v", got, err)
 	}
 	// A service task without a conversation: its text, from the task record.
-	p, err = h.bus.Publish(ctx, msg.Spec{Type: "service.tools.echo", Lane: "io", Priority: 2,
+	p, err = h.bus.Publish(ctx, msg.Spec{Type: "service.tools.echo", Lane: "io", Priority: 2, Provenance: msg.ProvenanceRule,
 		Payload: map[string]any{"inputs": map[string]any{"text": "plain"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -337,8 +337,10 @@ func TestActionWithoutHandlerReports(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := context.Background()
 	conv := h.create()
+	// Provenance rule, as chat publishes approved actions: the pipeline's
+	// safety gate refuses an irreversible service from any other.
 	p, err := h.bus.Publish(ctx, msg.Spec{Type: "service.tools.orphan", Lane: msg.LaneIO, Priority: msg.PriorityChatAction,
-		Payload: map[string]any{"inputs": map[string]any{}, "on_result": []any{map[string]any{"type": "chat_reply", "conversation_id": conv}}}})
+		Provenance: msg.ProvenanceRule, Payload: map[string]any{"inputs": map[string]any{}, "on_result": []any{map[string]any{"type": "chat_reply", "conversation_id": conv}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

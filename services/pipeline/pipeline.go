@@ -4,7 +4,9 @@
 // evaluate → act for platforms, plus service and script tasks.
 //
 // Stage handlers are registered by integrations through Register; a task whose type
-// has no handler fails permanently with "Unknown task type: <type>". The pipeline
+// has no handler fails permanently with "Unknown task type: <type>". Script and
+// service tasks pass the run-time safety gate first (Options.Guard, see
+// service_gate.go), whoever published them. The pipeline
 // owns no files: it talks to the rest of Steward only through internal/msg.
 package pipeline
 
@@ -44,6 +46,10 @@ type Options struct {
 	// Lanes to serve; see Lanes for the usual set.
 	Lanes  []Lane
 	Logger *slog.Logger
+	// Guard wraps the router's dispatch with the run-time safety gate of script
+	// and service tasks: pass the engine's GuardTasks. nil = FailClosedGuard
+	// (only rule-provenance scripts and services run), with a warning.
+	Guard Guard
 }
 
 // Service runs the worker lanes.
@@ -63,6 +69,11 @@ func New(o Options) (*Service, error) {
 		if !msg.ValidLane(l.Name) || l.Slots < 1 {
 			return nil, fmt.Errorf("pipeline: lane %q with %d slots: want a valid name and at least 1 slot", l.Name, l.Slots)
 		}
+	}
+	if o.Guard == nil {
+		o.Logger.Warn("pipeline: no run-time safety gate with the config: scripts and services run only from rule provenance " +
+			"(set Options.Guard to the engine's GuardTasks)")
+		o.Guard = FailClosedGuard(o.Bus, o.Logger)
 	}
 	return &Service{o: o}, nil
 }
@@ -101,7 +112,7 @@ func (s *Service) Run(ctx context.Context) error {
 		go func(l Lane) {
 			defer wg.Done()
 			s.o.Logger.Info("serving lane", "lane", l.Name, "slots", l.Slots, "global_limit", l.GlobalLimit)
-			h := s.o.Router.Dispatch
+			h := s.o.Guard(s.o.Router.Dispatch)
 			if l.GlobalLimit > 0 {
 				h = Gated(l.Name, h)
 			}
