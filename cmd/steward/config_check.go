@@ -31,6 +31,10 @@ config with secrets masked, every rule with its provenance (rule, llm, hybrid),
 its actions with irreversible/yolo markers, rules the safety gate disabled and
 why, and every warning. --json prints the same as one JSON document.
 
+When the config does not load, every error is shown together with the
+warnings found in the same pass (a misspelt key is a warning, and often the
+reason for an error).
+
 Exit status: 0 when the config loads (even with disabled rules), 1 on errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,6 +101,15 @@ func writeCheckJSON(w io.Writer, cfg *config.Config, report *rules.Report, loadE
 			}
 		} else {
 			doc.Errors = append(doc.Errors, loadErr.Error())
+		}
+		// A config that does not load still has its warnings and notices: a
+		// warning is often the reason for an error (a misspelt key).
+		var le *config.LoadError
+		if errors.As(loadErr, &le) {
+			for _, w := range le.Warnings {
+				doc.Warnings = append(doc.Warnings, w.String())
+			}
+			doc.Notices = append(doc.Notices, le.Notices...)
 		}
 	}
 	if cfg != nil {

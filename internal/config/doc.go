@@ -20,8 +20,10 @@
 //
 // Parsing happens on yaml.v3 nodes so that every problem is reported with file,
 // line and dotted key (integrations[0].platforms.inbox.automations[2].then) and
-// what is allowed, and all problems are returned together as Errors. Error and
-// warning texts never contain a secret value.
+// what is allowed, and all problems are returned together as a *LoadError: the
+// Errors with the warnings of the same pass, since a warning (an unknown key,
+// "did you mean imap_server?") is often the reason for an error (imap_server:
+// required). Error and warning texts never contain a secret value.
 //
 // # YAML 1.1 compatibility
 //

@@ -45,6 +45,42 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
+// LoadError is the error Load and Parse return when the configuration does not
+// load: every error, with the warnings and notices found in the same pass. They
+// belong together because a warning often explains an error: a misspelt key
+// (imap_sever: unknown key, did you mean imap_server?) is a warning, and the
+// key it should have been (imap_server: required) is the error. errors.As
+// reaches Errors and each *Error through it. No text in it contains a secret
+// value.
+type LoadError struct {
+	Errors   Errors
+	Warnings []Warning
+	Notices  []string
+}
+
+// Error lists the errors, one per line, then the warnings, each prefixed
+// "warning: ".
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Errors.Error())
+	for _, w := range e.Warnings {
+		b.WriteString("\nwarning: " + w.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns the Errors.
+func (e *LoadError) Unwrap() error { return e.Errors }
+
+// asLoadError gives every failure of Load and Parse the same type: an Errors
+// becomes a *LoadError without warnings; a *LoadError is returned as it is.
+func asLoadError(err error) error {
+	if es, ok := err.(Errors); ok {
+		return &LoadError{Errors: es}
+	}
+	return err
+}
+
 func (es Errors) sorted() Errors {
 	sort.SliceStable(es, func(i, j int) bool {
 		if es[i].File != es[j].File {

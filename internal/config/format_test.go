@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -609,7 +610,11 @@ gateway:
 			t.Errorf("secret %s leaked in:\n%s", k, msg)
 		}
 	}
-	if n := len(err.(config.Errors)); n < 10 {
+	var le *config.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("error is %T", err)
+	}
+	if n := len(le.Errors); n < 10 {
 		t.Errorf("expected every problem reported, got %d:\n%s", n, msg)
 	}
 

@@ -43,10 +43,11 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := config.Parse(data, "config.yaml", secrets, opts)
 		if err != nil {
-			errs, ok := err.(config.Errors)
-			if !ok || len(errs) == 0 {
-				t.Fatalf("error is not a non-empty Errors: %T %v", err, err)
+			le, ok := err.(*config.LoadError)
+			if !ok || len(le.Errors) == 0 {
+				t.Fatalf("error is not a *LoadError with errors: %T %v", err, err)
 			}
+			errs := le.Errors
 			for _, e := range errs {
 				if e.Msg == "" {
 					t.Fatalf("empty message in %v", errs)

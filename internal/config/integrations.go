@@ -148,7 +148,11 @@ func (p *parser) field(f manifest.Field, o *obj, owner string, all []manifest.Fi
 			if what == "" {
 				what = string(f.Type)
 			}
-			p.errAt(o.keyNode(f.Name), key, "required: %s (%s need: %s)", what, owner, strings.Join(requiredFields(all), ", "))
+			msg := fmt.Sprintf("required: %s (%s need: %s)", what, owner, strings.Join(requiredFields(all), ", "))
+			if typo, found := o.misspelling(f.Name, func(k string) bool { return isKnownKey(k, all) }); found {
+				msg += fmt.Sprintf("; %s (line %d) looks like a misspelling of %s", quoteShort(typo.key), typo.k.Line, f.Name)
+			}
+			p.errAt(o.keyNode(f.Name), key, "%s", msg)
 		}
 		return nil, false
 	}
@@ -170,6 +174,20 @@ func (p *parser) field(f manifest.Field, o *obj, owner string, all []manifest.Fi
 		return p.secret(n, key, s), true
 	}
 	return p.text(n, key)
+}
+
+// isKnownKey reports whether k is a key an integration entry or a platform
+// block may hold: a manifest field or one of the common keys.
+func isKnownKey(k string, fields []manifest.Field) bool {
+	if contains(integrationKeys, k) || k == "platforms" || k == "classifications" || k == "automations" {
+		return true
+	}
+	for _, f := range fields {
+		if f.Name == k {
+			return true
+		}
+	}
+	return false
 }
 
 // requiredFields lists the names of the required fields.

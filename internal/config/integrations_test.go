@@ -264,6 +264,83 @@ chat:
 	requireWarning(t, cfg, "chat.model", "allowed here: llm, system_prompt")
 }
 
+// A warning often explains an error (the typo imap_sever is why imap_server is
+// missing), so a failed load keeps its warnings: on the *LoadError, in its text,
+// and the required error itself points at the likely typo.
+func TestWarningsComeWithErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		errKey    string
+		errFrags  []string
+		warnText  string // a line of err.Error()
+		wantNoErr bool
+	}{
+		{
+			name: "typo of a required integration key",
+			doc: llmsDefault + `
+integrations:
+  - type: email
+    name: personal
+    imap_sever: imap.example.com
+    username: me
+    password: !secret pw
+`,
+			errKey:   "integrations[0].imap_server",
+			errFrags: []string{"required:", `"imap_sever" (line 9) looks like a misspelling of imap_server`},
+			warnText: `warning: config.yaml:9: integrations[0].imap_sever: unknown key "imap_sever", ignored (allowed here: type, name,`,
+		},
+		{
+			name: "typo of another required key",
+			doc: llmsDefault + `
+integrations:
+  - type: email
+    name: personal
+    imap_server: imap.example.com
+    usrname: me
+    password: !secret pw
+`,
+			errKey:   "integrations[0].username",
+			errFrags: []string{`"usrname" (line 10) looks like a misspelling of username`},
+			warnText: `warning: config.yaml:10: integrations[0].usrname: unknown key "usrname"`,
+		},
+		{
+			name:     "typo of an LLM profile's model",
+			doc:      "llms:\n  default:\n    modle: llama3.1:8b\n",
+			errKey:   "llms.default.model",
+			errFrags: []string{"required: the model name"},
+			warnText: `warning: config.yaml:3: llms.default.modle: unknown key "modle", ignored (allowed here: base_url, model,`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.doc, pwSecret)
+			var le *config.LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("error is %T: %v", err, err)
+			}
+			requireError(t, le.Errors, tt.errKey, tt.errFrags...)
+			var errs config.Errors
+			if !errors.As(err, &errs) || len(errs) != len(le.Errors) {
+				t.Errorf("errors.As does not reach Errors")
+			}
+			found := false
+			for _, w := range le.Warnings {
+				found = found || strings.Contains(w.Message, "did you mean")
+			}
+			if !found {
+				t.Errorf("no did-you-mean warning in %v", le.Warnings)
+			}
+			if !strings.Contains(err.Error(), "\n"+tt.warnText) {
+				t.Errorf("error text lacks\n  %s\nin\n%s", tt.warnText, err)
+			}
+			if strings.Contains(err.Error(), pwSecret["pw"]) {
+				t.Error("secret leaked")
+			}
+		})
+	}
+}
+
 // A misspelt section would leave Steward running with nothing configured, so
 // an unknown top-level key is an error with file, line, a "did you mean" and the
 // allowed sections; obsolete keys of the reference stay notices.

@@ -68,8 +68,17 @@ func envLookup(environ []string, name string) string {
 
 // Load reads, validates and layers the configuration: the YAML file (with
 // secrets.yaml for !secret), then STEWARD_* environment variables, then
-// Overrides. On failure the error is an Errors listing every problem found.
+// Overrides. On failure the error is a *LoadError listing every problem found
+// with the warnings of the same pass (errors.As also reaches its Errors).
 func Load(opts LoadOptions) (*Config, error) {
+	cfg, err := load(opts)
+	if err != nil {
+		return nil, asLoadError(err)
+	}
+	return cfg, nil
+}
+
+func load(opts LoadOptions) (*Config, error) {
 	path, explicit := opts.Path, opts.Path != ""
 	if path == "" {
 		path, explicit = Find("", opts.Environ)
@@ -133,6 +142,10 @@ func Load(opts LoadOptions) (*Config, error) {
 
 	cfg, err := Parse(data, path, secrets, opts)
 	if err != nil {
+		var le *LoadError
+		if errors.As(err, &le) && secretWarn != nil {
+			le.Warnings = append(le.Warnings, *secretWarn)
+		}
 		return nil, err
 	}
 	if secretsNotice != "" {
@@ -195,8 +208,17 @@ func ParseSecrets(data []byte, file string) (map[string]string, error) {
 // secrets the resolved secrets.yaml: nil means there is no secrets file (a
 // !secret then reports that the file does not exist and how to create it), an
 // empty map an empty one. opts.Path is ignored; Registry,
-// Overrides, Environ and SecretsPath (for messages) apply as in Load.
+// Overrides, Environ and SecretsPath (for messages) apply as in Load. On
+// failure the error is a *LoadError, as for Load.
 func Parse(data []byte, file string, secrets map[string]string, opts LoadOptions) (*Config, error) {
+	cfg, err := parse(data, file, secrets, opts)
+	if err != nil {
+		return nil, asLoadError(err)
+	}
+	return cfg, nil
+}
+
+func parse(data []byte, file string, secrets map[string]string, opts LoadOptions) (*Config, error) {
 	secretsFile := opts.SecretsPath
 	if secretsFile == "" {
 		dir := "."
@@ -225,9 +247,6 @@ func Parse(data []byte, file string, secrets map[string]string, opts LoadOptions
 		}
 	}
 	p.redactAll()
-	if len(p.errs) > 0 {
-		return nil, p.errs.sorted()
-	}
 	sort.SliceStable(p.warnings, func(i, j int) bool {
 		if p.warnings[i].File != p.warnings[j].File {
 			return p.warnings[i].File < p.warnings[j].File
@@ -237,6 +256,11 @@ func Parse(data []byte, file string, secrets map[string]string, opts LoadOptions
 		}
 		return p.warnings[i].Key < p.warnings[j].Key
 	})
+	if len(p.errs) > 0 {
+		// The warnings go with the errors: an unknown key beside a missing
+		// required one is usually its typo.
+		return nil, &LoadError{Errors: p.errs.sorted(), Warnings: p.warnings, Notices: p.notices}
+	}
 	cfg.Warnings = append(cfg.Warnings, p.warnings...)
 	cfg.Notices = append(cfg.Notices, p.notices...)
 	cfg.masks = p.usedSecrets

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -377,7 +378,10 @@ gateway:
 	t.Run("bad values name their source", func(t *testing.T) {
 		_, err := config.Parse([]byte(doc), "config.yaml", secrets, config.LoadOptions{Registry: registry,
 			Environ: []string{"STEWARD_GATEWAY_LISTEN=nope"}, Overrides: map[string]string{"nats.listen": "bad", "llms.default.model": "x"}})
-		errs, _ := err.(config.Errors)
+		var errs config.Errors
+		if !errors.As(err, &errs) {
+			t.Fatalf("error is %T", err)
+		}
 		requireError(t, errs, "gateway.listen", "not a host:port address")
 		requireError(t, errs, "nats.listen", "not a host:port address")
 		requireError(t, errs, "llms.default.model", "cannot be set from the command line")

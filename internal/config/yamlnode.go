@@ -666,6 +666,17 @@ func (o *obj) unknown(allowed []string, hint func(key string) string) {
 	}
 }
 
+// misspelling finds a key of o that is not known and is close enough to name
+// to be its typo (imap_sever for imap_server).
+func (o *obj) misspelling(name string, known func(key string) bool) (pair, bool) {
+	for _, pr := range o.pairs {
+		if pr.key != name && !known(pr.key) && closest(pr.key, []string{name}) == name {
+			return pr, true
+		}
+	}
+	return pair{}, false
+}
+
 // unknownSection reports every top-level key not in allowed as an error: a
 // misspelt section (intergrations:) would otherwise leave Steward running with
 // nothing configured. Keys starting with "x-" are left alone, so a document can
