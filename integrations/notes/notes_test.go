@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/rules"
 	"github.com/stewardhq/steward/services/journal"
 )
 
@@ -210,5 +211,84 @@ func TestSaveNoteWritesFile(t *testing.T) {
 			t.Fatalf("%s not written: %v", path, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSaveNoteHostileContent: a note whose title and body came from a
+// stranger (an LLM summarising a mail) is written through the journal with the
+// title safely quoted and no HTML, remote image or plugin script left in the
+// body; its Markdown stays (issue 10, finding 7).
+func TestSaveNoteHostileContent(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	srv := natstest.Server(t)
+	bus, err := msg.Connect(ctx, msg.Options{Server: srv, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	notesDir := t.TempDir()
+	j, err := journal.New(journal.Options{Bus: bus, LogsDir: t.TempDir(), NotesDir: notesDir, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = j.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	r := msg.NewRouter()
+	New(Options{Emitter: bus, Logger: quiet}).Register(r)
+	title := "Offer\n---\nsource: forged\n<img src=http://evil.test/t>"
+	body := "## Summary\n\n- **Pay** by Friday\n<img src=\"http://evil.test/p.gif\">\n![pixel](http://evil.test/t.gif)\n\n```dataviewjs\ndv.el('img', '')\n```"
+	out, err := r.Dispatch(ctx, task(t, map[string]any{"title": title, "body": body}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(notesDir, filepath.FromSlash(out.(map[string]any)["path"].(string)))
+	var data []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if data, err = os.ReadFile(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not written: %v", path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	text := string(data)
+	wantBody := "## Summary\n\n- **Pay** by Friday\n&lt;img src=\"http://evil.test/p.gif\">\n\\![pixel](http://evil.test/t.gif)\n\n```text dataviewjs\ndv.el('img', '')\n```"
+	if !strings.HasSuffix(text, "\n---\n\n"+wantBody) {
+		t.Errorf("body:\n%s\nwant it to end with:\n%s", text, wantBody)
+	}
+	if n := strings.Count("\n"+text+"\n", "\n---\n"); n != 2 {
+		t.Errorf("%d fence lines: the title broke the front matter:\n%s", n, text)
+	}
+	// The title stays text in a quoted YAML string (Obsidian shows properties
+	// as text); the body is where Markdown renders.
+	if strings.Contains(text, "\nsource: forged") || strings.Contains(text[strings.LastIndex(text, "\n---\n"):], "<img") {
+		t.Errorf("hostile title or HTML in the note:\n%s", text)
+	}
+}
+
+// TestSaveNotePassesTheRunTimeGate: save_note is declared reversible, so the
+// pipeline's run-time gate runs it from any provenance (an llm rule may save
+// notes without !yolo), while an undeclared service of this type would be
+// refused (issue 10, finding 11).
+func TestSaveNotePassesTheRunTimeGate(t *testing.T) {
+	reg, err := manifest.NewRegistry(Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prov := range []string{"", "llm", "hybrid", "rule"} {
+		run := rules.TaskRun{Type: TaskSaveNote, Provenance: prov}
+		if err := rules.AllowTaskAtRun(run, nil, reg, nil); err != nil {
+			t.Errorf("save_note from %q: %v", prov, err)
+		}
+		run.Type = "service.notes.delete_all"
+		if err := rules.AllowTaskAtRun(run, nil, reg, nil); (err == nil) != (prov == "rule") {
+			t.Errorf("undeclared notes service from %q: %v", prov, err)
+		}
 	}
 }

@@ -20,7 +20,11 @@
 //
 // What it must never do: write outside its two directories, follow a symbolic
 // link out of them, delete a note (a deleted item leaves its note: notes are the
-// user's record), or rewrite a file whose content is unchanged. It reads nothing
+// user's record), rewrite a file whose content is unchanged, write a stranger's
+// text as markup (every audit line goes through SanitizeLogText and every
+// NOTES body through SanitizeNoteBody, see escape.go), or create a file or
+// directory others can read (new ones are 0600 and 0700; existing ones keep
+// their modes). It reads nothing
 // but those directories and NATS, and keeps its only state (the daily log's
 // idempotency record) in the logs directory.
 package journal
