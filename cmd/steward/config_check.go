@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/stewardhq/steward/internal/app"
 	"github.com/stewardhq/steward/internal/config"
@@ -117,18 +116,13 @@ func writeCheckJSON(w io.Writer, cfg *config.Config, report *rules.Report, loadE
 		if cfg.Notices != nil {
 			doc.Notices = cfg.Notices
 		}
-		masked, err := cfg.Masked()
+		// The normalised config as the text output shows it, with the
+		// markers kept: "!secret <key>" for a masked value, {"!yolo": action}.
+		tree, err := cfg.MaskedJSON()
 		if err != nil {
 			return err
 		}
-		// Masked is the normalised config as YAML; carry it as a JSON value.
-		var tree any
-		if err := yaml.Unmarshal(masked, &tree); err != nil {
-			return fmt.Errorf("normalised config: %w", err)
-		}
-		if doc.Config, err = json.Marshal(tree); err != nil {
-			return fmt.Errorf("normalised config: %w", err)
-		}
+		doc.Config = tree
 	}
 	if report != nil {
 		if report.Warnings != nil {

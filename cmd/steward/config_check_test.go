@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -131,6 +132,53 @@ func requireFragments(t *testing.T, what string, list, fragments []string) {
 		}
 		if !found {
 			t.Errorf("no %s entry contains %q: %q", what, f, list)
+		}
+	}
+}
+
+// config check --json keeps the markers the text output shows as YAML tags: a
+// masked secret reads "!secret <key>", not like a literal value, and a !yolo
+// action is {"!yolo": action}. The text output shows the same tags.
+func TestConfigCheckKeepsSecretAndYoloMarkers(t *testing.T) {
+	config := emailConfig(`    imap_server: imap.example.com
+    platforms:
+      inbox:
+        automations:
+          - when: {domain: example.com}
+            then: [!yolo unsubscribe, archive, !yolo {move_to: Done}]
+`)
+	out, err := runConfigCheck(t, config, "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var doc checkJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	in := doc.Config["integrations"].([]any)[0].(map[string]any)
+	then := in["platforms"].(map[string]any)["inbox"].(map[string]any)["automations"].([]any)[0].(map[string]any)["then"].([]any)
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"masked password", in["password"], "!secret pw"},
+		{"yolo simple action", then[0], map[string]any{"!yolo": "unsubscribe"}},
+		{"plain action", then[1], "archive"},
+		{"yolo mapping action", then[2], map[string]any{"!yolo": map[string]any{"move_to": "Done"}}},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: got %#v, want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+
+	text, err := runConfigCheck(t, config)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	for _, want := range []string{"password: !secret pw\n", "- !yolo unsubscribe\n", "- archive\n", "- !yolo\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text output lacks %q", want)
 		}
 	}
 }
