@@ -349,7 +349,9 @@ func blockSafe(l string) string {
 // executableFence is a fenced code block opener whose language runs code or
 // queries in popular Obsidian plugins (Dataview, JS Engine, Meta Bind, Buttons,
 // Execute Code).
-var executableFence = regexp.MustCompile("(?im)^( {0,3}(?:`{3,}|~{3,})[ \t]*)((?:dataview|js-engine|meta-bind|button|run-)[^\n]*)$")
+// The fence may sit in a quote, callout or list item (any run of spaces, tabs,
+// ">" and list markers before it): matching too much only adds "text ".
+var executableFence = regexp.MustCompile("(?im)^([ \t>*+0-9.)-]*(?:`{3,}|~{3,})[ \t]*)((?:dataview|js-engine|meta-bind|button|run-)[^\n]*)$")
 
 // SanitizeNoteBody makes the body of a note from an untrusted source (a
 // service result, a chat note) safe to open, keeping its Markdown: every < becomes

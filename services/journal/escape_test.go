@@ -214,6 +214,7 @@ func TestSanitizeNoteBody(t *testing.T) {
 		{`<img src="http://evil.test/p.gif"> <iframe src=x></iframe>`, `&lt;img src="http://evil.test/p.gif"> &lt;iframe src=x>&lt;/iframe>`},
 		{"![t](http://evil.test/t.gif) ![[Private]] \\![kept](x) \\\\![esc](y)", "\\![t](http://evil.test/t.gif) \\![[Private]] \\![kept](x) \\\\\\![esc](y)"},
 		{"\\<b>", "&lt;b>"},
+		{"> [!note]\n> ```dataviewjs\n> x\n> ```\n- ```run-python\n  1. ~~~meta-bind-js-view\n```Dataview", "> [!note]\n> ```text dataviewjs\n> x\n> ```\n- ```text run-python\n  1. ~~~text meta-bind-js-view\n```text Dataview"},
 		{"```dataviewjs\ndv.el('img','')\n```\n~~~ DataView\nx\n~~~\n```go\nfmt.Println()\n```", "```text dataviewjs\ndv.el('img','')\n```\n~~~ text DataView\nx\n~~~\n```go\nfmt.Println()\n```"},
 	} {
 		if got := SanitizeNoteBody(c.in); got != c.want {
@@ -445,4 +446,36 @@ func TestRenderNoteQuotesHostileValues(t *testing.T) {
 			t.Errorf("%q: body read back as %q", v, got)
 		}
 	}
+}
+
+// FuzzSanitizeNoteBody: the output has no <, no "![" that is not escaped, no
+// fenced block a plugin would run, and sanitising twice changes nothing.
+func FuzzSanitizeNoteBody(f *testing.F) {
+	for _, s := range []string{"<img src=x>", "![a](b)", "\\![a](b)", "\\\\![a](b)", "```dataviewjs\nx\n```", "> ~~~ DataView", "a\\<b"} {
+		f.Add(s)
+	}
+	runs := regexp.MustCompile("(?im)^[ \t>*+0-9.)-]*(?:`{3,}|~{3,})[ \t]*(?:dataview|js-engine|meta-bind|button|run-)")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := SanitizeNoteBody(s)
+		if strings.Contains(out, "<") {
+			t.Fatalf("SanitizeNoteBody(%q) = %q holds <", s, out)
+		}
+		for i := 0; i+1 < len(out); i++ {
+			if out[i] == '!' && out[i+1] == '[' {
+				n := 0
+				for j := i - 1; j >= 0 && out[j] == '\\'; j-- {
+					n++
+				}
+				if n%2 == 0 {
+					t.Fatalf("SanitizeNoteBody(%q) = %q: unescaped ![ at %d", s, out, i)
+				}
+			}
+		}
+		if runs.MatchString(out) {
+			t.Fatalf("SanitizeNoteBody(%q) = %q keeps an executable fence", s, out)
+		}
+		if again := SanitizeNoteBody(out); again != out {
+			t.Fatalf("not idempotent: %q → %q → %q", s, out, again)
+		}
+	})
 }
