@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
@@ -403,5 +404,41 @@ func TestEmbeddedServerRefusesOpenCredentials(t *testing.T) {
 	raw, _ := os.ReadFile(filepath.Join(dir, NkeyFileName))
 	if strings.Contains(err.Error(), strings.TrimSpace(string(raw[bytes.LastIndexByte(bytes.TrimSpace(raw), '\n')+1:]))) {
 		t.Fatal("the error shows the seed")
+	}
+}
+
+// Disconnect and reconnect logs name the server without the password written
+// in its URL (a standalone server with a user and password).
+func TestReconnectLogsRedactCredentials(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
+		NoSigs: true, NoLog: true, Users: []*server.User{{Username: "steward", Password: "hunter2-secret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	logs := &logBuffer{}
+	url := strings.Replace(ns.ClientURL(), "nats://", "nats://steward:hunter2-secret@", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := Connect(ctx, Options{URL: url, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	id, err := b.nc.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.DisconnectClientByID(id); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the reconnect", func() bool { _, r := b.watch.counts(); return r >= 1 })
+	out := logs.String()
+	if strings.Contains(out, "hunter2") || !strings.Contains(out, "steward:xxxxx@127.0.0.1") || !strings.Contains(out, "NATS reconnected") {
+		t.Fatalf("log:\n%s", out)
 	}
 }
