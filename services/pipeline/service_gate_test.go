@@ -11,6 +11,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/testkit/natstest"
@@ -28,10 +29,13 @@ func toolsManifest() *manifest.Manifest {
 // (research) and a reversible one (tidy). With yolo, an llm rule calls the
 // irreversible service and script tagged !yolo.
 func gateConfig(yolo bool) string {
-	rules := "        automations: []\n"
+	rules := `        automations:
+          - when: {author: boss}
+            then:
+              - {service: {call: tools.default.send}}
+`
 	if yolo {
-		rules = `        automations:
-          - when: {classification.urgent: ">=0.8"}
+		rules += `          - when: {classification.urgent: ">=0.8"}
             then:
               - !yolo {service: {call: tools.default.send}}
               - !yolo {script: {name: research}}
@@ -66,12 +70,13 @@ type gateHarness struct {
 	mu     sync.Mutex
 	cfg    *config.Config
 	ran    map[string]bool
+	byType map[string]int
 	engine *Engine
 }
 
 func newGateHarness(t *testing.T, yolo bool, guarded bool) *gateHarness {
 	t.Helper()
-	h := &gateHarness{t: t, ran: map[string]bool{}}
+	h := &gateHarness{t: t, ran: map[string]bool{}, byType: map[string]int{}}
 	var err error
 	if h.reg, err = manifest.NewRegistry(notesManifest(), toolsManifest()); err != nil {
 		t.Fatal(err)
@@ -94,6 +99,7 @@ func newGateHarness(t *testing.T, yolo bool, guarded bool) *gateHarness {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.ran[task.ID] = true
+		h.byType[task.Type]++
 		return map[string]any{"text": "ran"}, nil
 	}
 	for _, typ := range []string{"service.tools.undo", "service.tools.send", "script.run"} {
@@ -311,5 +317,50 @@ func TestGuardPassesOtherTasks(t *testing.T) {
 	}
 	if len(ran) != 4 {
 		t.Fatalf("ran %v", ran)
+	}
+}
+
+func (h *gateHarness) runs(typ string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.byType[typ]
+}
+
+// TestEvaluatedTasksPassTheGate: what the evaluate stage publishes for the
+// rules in force runs: an irreversible service from a rule-provenance rule,
+// and an irreversible service and script from an llm rule tagged !yolo.
+func TestEvaluatedTasksPassTheGate(t *testing.T) {
+	h := newGateHarness(t, true, true)
+	ctx := context.Background()
+	env := h.engine.env()
+	for key, facts := range map[string]map[string]any{"boss-note": {"author": "boss"}, "urgent-note": {"author": "someone"}} {
+		_, err := env.UpdateItem(ctx, "notes.mine", "feed", key, func(it *items.Item, _ bool) error {
+			it.Facts = facts
+			if key == "urgent-note" {
+				it.Classification = map[string]any{"urgent": 0.9}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.bus.Publish(ctx, msg.Spec{Type: "notes.feed." + StageEvaluate, Lane: msg.LaneIO, Priority: msg.PriorityEvaluate,
+			Payload: map[string]any{"integration": "notes.mine", "platform": "feed", "key": key}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "both sends and the script to run", func() bool {
+		return h.runs("service.tools.send") == 2 && h.runs("script.run") == 1
+	})
+	sends, err := h.bus.Tasks(ctx, func(s *msg.Status) bool { return s.Type == "service.tools.send" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs := map[string]int{}
+	for _, s := range sends {
+		provs[s.Provenance]++
+	}
+	if provs[msg.ProvenanceRule] != 1 || provs[msg.ProvenanceLLM] != 1 {
+		t.Fatalf("send tasks' provenances: %v", provs)
 	}
 }
