@@ -127,7 +127,10 @@ type Inputs struct {
 
 // SaveNote is the handler of service.notes.save_note: payload {"inputs":
 // {"title", "body", "folder"?}}. It returns {"text": "Saved note <path>",
-// "path": <path relative to directories.notes>}.
+// "path": <path relative to directories.notes>}. Title and body usually come
+// from an LLM, so neither is trusted: the title becomes a safe file name and a
+// quoted front matter value, and the journal writes the body through
+// journal.SanitizeNoteBody (no raw HTML, remote images or plugin scripts).
 func (n *Integration) SaveNote(ctx context.Context, t *msg.Task) (any, error) {
 	if n.o.Emitter == nil {
 		return nil, msg.Permanent(errors.New("the notes service is not connected to the journal"))
