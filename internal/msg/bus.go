@@ -211,7 +211,8 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b := &Bus{o: o, nc: nc, js: js, log: o.Logger, consumers: map[string][MaxPriority + 1]jetstream.Consumer{}, instance: randomHex(8), watch: watch}
-	if err := b.provision(ctx); err != nil {
+	watch.setAfterReconnect(b.checkProvisioned)
+	if err := b.provision(ctx, true); err != nil {
 		watch.closing()
 		nc.Close()
 		return nil, err
@@ -244,7 +245,11 @@ func streamConfig() jetstream.StreamConfig {
 	}
 }
 
-func (b *Bus) provision(ctx context.Context) error {
+// provision creates (or brings to Steward's settings) the streams and buckets.
+// With assign it keeps their handles (at Connect); a re-provision after a
+// reconnect only ensures they exist (handles address streams by name, and
+// the Bus's are read by running workers).
+func (b *Bus) provision(ctx context.Context, assign bool) error {
 	want := streamConfig()
 	if s, err := b.js.Stream(ctx, StreamTasks); err == nil {
 		have := s.CachedInfo().Config
@@ -265,8 +270,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision stream %s: %w", StreamTasks, err)
 	}
-	b.stream = stream
-	b.status, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
+	status, err := b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketTasks,
 		Description: "Steward task status records (key = task id)",
 		History:     1,
@@ -276,7 +280,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketTasks, err)
 	}
-	b.policy, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
+	policy, err := b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketPolicy,
 		Description: "Steward queue policy state (rate-limit windows per task type)",
 		History:     1,
@@ -285,7 +289,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketPolicy, err)
 	}
-	b.leases, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
+	leases, err := b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketLeases,
 		Description: "Steward global lane leases (key = <lane>.<slot>); bounds LLM requests across processes",
 		History:     1,
@@ -295,7 +299,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketLeases, err)
 	}
-	b.items, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
+	items, err := b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketItems,
 		Description: "Steward tracked items: facts, classification (key = <integration>.<platform>.<item>)",
 		History:     1,
@@ -304,7 +308,7 @@ func (b *Bus) provision(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", BucketItems, err)
 	}
-	b.ledger, err = b.ensureKV(ctx, jetstream.KeyValueConfig{
+	ledger, err := b.ensureKV(ctx, jetstream.KeyValueConfig{
 		Bucket:      BucketLedger,
 		Description: "Steward actions taken per item (irreversible ones written before they happen)",
 		History:     1,
@@ -323,6 +327,9 @@ func (b *Bus) provision(ctx context.Context) error {
 			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}
 	}
+	if assign {
+		b.stream, b.status, b.policy, b.leases, b.items, b.ledger = stream, status, policy, leases, items, ledger
+	}
 	return nil
 }
 
@@ -336,6 +343,16 @@ func (b *Bus) laneConsumers(ctx context.Context, lane string) ([MaxPriority + 1]
 	if cs, ok := b.consumers[lane]; ok {
 		return cs, nil
 	}
+	cs, err := b.createLaneConsumers(ctx, lane)
+	if err != nil {
+		return cs, err
+	}
+	b.consumers[lane] = cs
+	return cs, nil
+}
+
+// createLaneConsumers creates (or updates) the durable pull consumers of lane.
+func (b *Bus) createLaneConsumers(ctx context.Context, lane string) ([MaxPriority + 1]jetstream.Consumer, error) {
 	var cs [MaxPriority + 1]jetstream.Consumer
 	if !ValidLane(lane) {
 		return cs, fmt.Errorf("lane %q: want letters, digits, '_' or '-'", lane)
@@ -357,8 +374,37 @@ func (b *Bus) laneConsumers(ctx context.Context, lane string) ([MaxPriority + 1]
 		}
 		cs[p] = c
 	}
-	b.consumers[lane] = cs
 	return cs, nil
+}
+
+// checkProvisioned runs after a reconnect: a NATS server that came back
+// without the stream TASKS (a new or wiped server) gets Steward's streams,
+// buckets and this process's lane consumers again, so that work resumes; the
+// tasks that were pending on it are lost, and that is logged. When that fails
+// (e.g. a user without the right to create streams) the Bus gives up, so the
+// process exits and its service manager restarts it.
+func (b *Bus) checkProvisioned() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := b.js.Stream(ctx, StreamTasks); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return // there (or unknown: the next reconnect asks again)
+	}
+	b.log.Error("NATS came back without Steward's streams (a new or wiped server): tasks pending there are lost; provisioning again")
+	if err := b.provision(ctx, false); err != nil {
+		b.watch.abandon(b.nc, fmt.Errorf("%w: the server lost Steward's streams and they cannot be provisioned again: %w", ErrConnectionLost, err))
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.chat = nil // provisioned again on first use
+	for lane := range b.consumers {
+		// Same names: the handles the workers hold address the new consumers.
+		if _, err := b.createLaneConsumers(ctx, lane); err != nil {
+			b.watch.abandon(b.nc, fmt.Errorf("%w: the server lost Steward's consumers and they cannot be provisioned again: %w", ErrConnectionLost, err))
+			return
+		}
+	}
+	b.log.Info("Steward's streams, buckets and lane consumers provisioned again")
 }
 
 // Depth is the queue depth of one lane and priority.

@@ -53,6 +53,15 @@ type connWatch struct {
 	err         error
 	disconnects int
 	reconnects  int
+	// afterReconnect runs (on its own goroutine) after every reconnect.
+	afterReconnect func()
+}
+
+// setAfterReconnect sets what runs after each reconnect.
+func (w *connWatch) setAfterReconnect(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.afterReconnect = f
 }
 
 func newConnWatch(log *slog.Logger, maxDown time.Duration, addr string) *connWatch {
@@ -112,11 +121,28 @@ func (w *connWatch) reconnected(nc *nats.Conn) {
 			w.addr = RedactURL(u)
 		}
 	}
-	addr, quiet := w.addr, w.isClosing || w.finished
+	addr, quiet, after := w.addr, w.isClosing || w.finished, w.afterReconnect
 	w.mu.Unlock()
 	if !quiet {
 		w.log.Info("NATS reconnected", "server", addr, "after", down.Round(time.Millisecond).String())
+		if after != nil {
+			go after()
+		}
 	}
+}
+
+// abandon gives up on a connection that works but cannot serve Steward: Done
+// is closed with err and the connection closed.
+func (w *connWatch) abandon(nc *nats.Conn, err error) {
+	w.mu.Lock()
+	if w.isClosing || w.finished {
+		w.mu.Unlock()
+		return
+	}
+	w.log.Error("giving up on NATS", "err", err)
+	w.finishLocked(err)
+	w.mu.Unlock()
+	nc.Close()
 }
 
 // giveUp ends a disconnect that lasted maxDown: the connection is closed, so

@@ -442,3 +442,34 @@ func TestReconnectLogsRedactCredentials(t *testing.T) {
 		t.Fatalf("log:\n%s", out)
 	}
 }
+
+// A NATS server that comes back without Steward's streams (same credentials,
+// wiped store) gets them again, and the served lane resumes: no worker loops
+// forever on a consumer that is gone.
+func TestReprovisionAfterWipedServer(t *testing.T) {
+	env := newEnv(t, freeAddr(t))
+	logs := &logBuffer{}
+	b := urlBus(t, env, logs.logger(), nil)
+	serve(t, b, LaneIO, 1, echoRouter().Dispatch)
+	first := mustPublish(t, b, Spec{Type: "test.echo"})
+	waitStatus(t, b, first.ID, StateDone)
+
+	env.srv.Shutdown()
+	seed, err := os.ReadFile(filepath.Join(env.dir, NkeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(env.dir, NkeyFileName), seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env.start(t)
+	waitUntil(t, "re-provisioning", func() bool { return strings.Contains(logs.String(), "provisioned again") })
+	p := mustPublish(t, b, Spec{Type: "test.echo", Payload: map[string]any{"after": "wipe"}})
+	if st := waitStatus(t, b, p.ID, StateDone, StateFailed); st.Status != StateDone {
+		t.Fatalf("after the wipe: %+v", st)
+	}
+	if b.Err() != nil {
+		t.Fatal(b.Err())
+	}
+}
