@@ -302,7 +302,8 @@ func Run(ctx context.Context, o Options) error {
 	for _, s := range services {
 		switch s {
 		case ServicePipeline:
-			p, err := pipeline.New(pipeline.Options{Bus: bus, Router: router, Lanes: lanes, Logger: log.With("service", "pipeline")})
+			p, err := pipeline.New(pipeline.Options{Bus: bus, Router: router, Lanes: lanes, Logger: log.With("service", "pipeline"),
+				Guard: engine.GuardTasks})
 			if err != nil {
 				return err
 			}
@@ -314,7 +315,8 @@ func Run(ctx context.Context, o Options) error {
 		case ServiceGateway:
 			h := gateway.New(gateway.Options{Config: holder.load, Registry: Registry(), Bus: bus, Metrics: reg, Chat: chatSvc,
 				Logger: log.With("service", "gateway")})
-			gs, err := gateway.NewServer(gateway.ServerOptions{Addr: gatewayAddr, Expose: o.Expose, Token: cfg.Gateway.Token, Handler: h, Logger: log.With("service", "gateway")})
+			gs, err := gateway.NewServer(gateway.ServerOptions{Addr: gatewayAddr, Expose: o.Expose, Token: cfg.Gateway.Token,
+				TLSCertFile: cfg.Gateway.TLSCert, TLSKeyFile: cfg.Gateway.TLSKey, Handler: h, Logger: log.With("service", "gateway")})
 			if err != nil {
 				cancel()
 				wg.Wait()
