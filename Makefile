@@ -30,6 +30,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRootDomain -fuzztime 30s ./integrations/email/message/
 	$(GO) test -run '^$$' -fuzz FuzzScrub -fuzztime 30s ./internal/llm/
 	for f in FuzzValidateID FuzzReadStringField; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./services/gateway/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz FuzzEscapeInline -fuzztime 30s ./services/journal/
+	$(GO) test -run '^$$' -fuzz FuzzSanitizeLogText -fuzztime 30s ./services/journal/
+	$(GO) test -run '^$$' -fuzz FuzzSanitizeNoteBody -fuzztime 30s ./services/journal/
 
 ## nats-cli: install the nats CLI (natscli v0.5.0) into $(shell $(GO) env GOPATH)/bin
 nats-cli:
