@@ -93,3 +93,20 @@ func TestNATSCredentialsLayered(t *testing.T) {
 		t.Errorf("flag: %q", got)
 	}
 }
+
+// TestBrokenBaseURLErrorMasksCredentials: an LLM base_url that is not a valid
+// URL is quoted in its error without the password it carries.
+func TestBrokenBaseURLErrorMasksCredentials(t *testing.T) {
+	for _, raw := range []string{"ftp://user:hunter2@llm.lan/v1", "http://user:hunter2@llm.lan:bad/v1", "https://user:hunter2@/v1"} {
+		_, err := parse(t, "llms:\n  default:\n    model: m\n    base_url: \""+raw+"\"\n", nil)
+		if err == nil {
+			t.Fatalf("%s: no error", raw)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the password: %v", raw, err)
+		}
+		if !strings.Contains(err.Error(), "base_url") {
+			t.Errorf("%s: the error does not name the key: %v", raw, err)
+		}
+	}
+}

@@ -199,7 +199,7 @@ func (p *parser) checkBaseURL(n *yaml.Node, key, s string) {
 	_, secret := p.secretNodes[d]
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		shown := quoteShort(s)
+		shown := quoteShort(MaskURL(s)) // a broken URL may still carry a password
 		if secret {
 			shown = p.describe(d)
 		}
