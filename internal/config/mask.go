@@ -33,7 +33,7 @@ func MaskURL(raw string) string {
 func maskOneURL(raw string) string {
 	trimmed := strings.TrimSpace(raw)
 	u, err := url.Parse(trimmed)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.User == nil) {
 		if err != nil && strings.Contains(trimmed, "@") {
 			// Unparsable but it may hold userinfo: keep only what follows the '@'.
 			scheme, rest, ok := strings.Cut(trimmed, "://")
