@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -69,6 +70,10 @@ type Options struct {
 	// NATSCA is --nats-ca (overrides nats.ca): the CA file that signs the TLS
 	// certificate of the NATS server at NATSURL.
 	NATSCA string
+	// NATSListen is --nats-listen (overrides nats.listen): the client address of
+	// the embedded NATS server; nil keeps nats.listen, a pointer to "" turns TCP
+	// clients off.
+	NATSListen *string
 	// NATSMaxDisconnect is --nats-max-disconnect: how long the NATS connection
 	// may stay lost before Run gives up and returns an error, so that the
 	// service manager restarts Steward (0 = msg.DefaultMaxDisconnect).
@@ -143,6 +148,9 @@ func (o Options) overrides() map[string]string {
 	if o.NATSCA != "" {
 		ov["nats.ca"] = o.NATSCA
 	}
+	if o.NATSListen != nil {
+		ov["nats.listen"] = *o.NATSListen
+	}
 	return ov
 }
 
@@ -188,11 +196,37 @@ func Run(ctx context.Context, o Options) error {
 	var srv *msg.Server
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
+		// The embedded server's store lives in the data directory: one process
+		// at a time, or both write the same files and lose data.
+		lock, err := lockDataDir(cfg.Directories.Data)
+		if err != nil {
+			return err
+		}
+		defer lock.unlock()
 		if !loopbackOrEmpty(cfg.NATS.Listen) {
 			return fmt.Errorf("nats.listen %q is not a loopback address: the embedded NATS server speaks cleartext with one all-powerful user, "+
 				"so Steward only lets it listen on 127.0.0.1. To split Steward across machines run a nats-server with "+
 				"TLS and one user per machine (see deploy/nats/nats-server.conf) and start every Steward with --nats URL --nats-creds FILE", cfg.NATS.Listen)
 		}
+		if err := checkNATSListen(cfg.NATS.Listen); err != nil {
+			return err
+		}
+	}
+	// The gateway's port is taken now, before NATS and the services start, so a
+	// port in use fails at once; the gateway binds it again when it starts.
+	var gatewayHold net.Listener
+	if slices.Contains(services, ServiceGateway) {
+		gatewayHold, err = holdGatewayAddr(gatewayAddr, o.Expose)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if gatewayHold != nil {
+				_ = gatewayHold.Close()
+			}
+		}()
+	}
+	if natsURL == "" {
 		storeDir := cfg.NATS.StoreDir
 		if storeDir == "" {
 			storeDir = filepath.Join(cfg.Directories.Data, "nats")
@@ -258,6 +292,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer bus.Close()
+	log.Info("NATS connected", "server", natsServerName(natsURL, srv))
 	reg.MustRegister(bus.DepthCollector())
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -315,15 +350,17 @@ func Run(ctx context.Context, o Options) error {
 		case ServiceGateway:
 			h := gateway.New(gateway.Options{Config: holder.load, Registry: Registry(), Bus: bus, Metrics: reg, Chat: chatSvc,
 				Logger: log.With("service", "gateway")})
-			gs, err := gateway.NewServer(gateway.ServerOptions{Addr: gatewayAddr, Expose: o.Expose, Token: cfg.Gateway.Token,
+			addr := gatewayHold.Addr().String()
+			_ = gatewayHold.Close()
+			gatewayHold = nil
+			gs, err := gateway.NewServer(gateway.ServerOptions{Addr: addr, Expose: o.Expose, Token: cfg.Gateway.Token,
 				TLSCertFile: cfg.Gateway.TLSCert, TLSKeyFile: cfg.Gateway.TLSKey, Handler: h, Logger: log.With("service", "gateway")})
 			if err != nil {
 				cancel()
 				wg.Wait()
 				return err
 			}
-			info.GatewayURL = gs.URL()
-			log.Info("gateway listening", "url", gs.URL())
+			info.GatewayURL = gs.URL() // Serve logs "Gateway listening"
 			start(s, gs.Serve)
 		case ServiceJournal:
 			j, err := journal.New(journal.Options{Bus: bus, LogsDir: cfg.Directories.Logs, NotesDir: cfg.Directories.Notes,
@@ -373,6 +410,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// natsServerName says which NATS server Run uses, for the log: the URL with
+// any password or token redacted, or the embedded server and where it takes
+// clients.
+func natsServerName(url string, srv *msg.Server) string {
+	if srv == nil {
+		return msg.RedactURL(url)
+	}
+	if u := srv.ClientURL(); u != "" {
+		return "embedded (clients on " + u + ")"
+	}
+	return "embedded (in-process clients only)"
 }
 
 // selectLanes keeps the lanes matching any pattern (all when none are given).
@@ -570,9 +620,25 @@ func ConnectClient(ctx context.Context, o Options) (*msg.Bus, error) {
 	bus, err := msg.Connect(ctx, msg.Options{URL: url, Credentials: creds, RootCAs: cfg.NATS.CA, Name: "steward cli", Logger: log,
 		Retention: cfg.QueuePolicies.Retention, Policies: func(t string) msg.Policy { return policyFor(cfg, t) }})
 	if err != nil {
-		return nil, fmt.Errorf("%w (is `steward run` running?)", err)
+		return nil, clientConnectError(err, cfg, creds)
 	}
 	return bus, nil
+}
+
+// clientConnectError explains why a command-line client could not connect:
+// refused credentials are not a Steward that is down.
+func clientConnectError(err error, cfg *config.Config, creds string) error {
+	if !errors.Is(err, nats.ErrAuthorization) {
+		return fmt.Errorf("%w (is `steward run` running?)", err)
+	}
+	if creds == "" {
+		return fmt.Errorf("%w: authorization failure: the NATS server wants credentials and none were found "+
+			"(no --nats-creds, nats.credentials or STEWARD_NATS_CREDENTIALS, and no %s): pass --nats-creds FILE, "+
+			"or --data DIR of the running `steward run`", err, filepath.Join(cfg.NATS.StoreDir, msg.NkeyFileName))
+	}
+	return fmt.Errorf("%w: authorization failure: the NATS server refused the credentials in %s: pass the right file with "+
+		"--nats-creds FILE (or nats.credentials, STEWARD_NATS_CREDENTIALS); the embedded server of `steward run` "+
+		"keeps its own in <data>/nats/%s", err, creds, msg.NkeyFileName)
 }
 
 // clientCredentials is the credentials file of a command-line client:
