@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -15,7 +16,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var o app.Options
-	var services, lanes string
+	var services, lanes, natsListen string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run Steward: embedded NATS plus every service in one process",
@@ -53,7 +54,10 @@ starts with an empty config and says so).`,
 					o.Lanes = append(o.Lanes, l)
 				}
 			}
-			o.Logger = newLogger(o.Dev)
+			o.Logger = newLogger(cmd.ErrOrStderr(), o.Dev)
+			if cmd.Flags().Changed("nats-listen") {
+				o.NATSListen = &natsListen
+			}
 			if cmd.Flags().Changed("nats") && urlHasSecret(o.NATSURL) {
 				warnArgvSecret(cmd.ErrOrStderr(), "--nats with a password or token in the URL", "--nats-creds FILE (or STEWARD_NATS_URL)")
 			}
@@ -67,6 +71,7 @@ starts with an empty config and says so).`,
 	f.StringVar(&o.DataDir, "data", "", "data directory for the NATS store and state (default ./data; directories.data)")
 	f.StringVar(&services, "services", "", "comma-separated subset of services to run (default all: "+strings.Join(app.AllServices(), ",")+")")
 	f.StringVar(&o.NATSURL, "nats", "", "join an existing NATS server at this URL instead of embedding one (nats.url; keep passwords out of it: --nats-creds)")
+	f.StringVar(&natsListen, "nats-listen", "", "client address of the embedded NATS server, host:port on loopback; \"\" = in-process only (default 127.0.0.1:4222; nats.listen, $STEWARD_NATS_LISTEN)")
 	f.StringVar(&o.NATSCredentials, "nats-creds", "", "credentials file for --nats: a .creds or nkey seed file (nats.credentials, $STEWARD_NATS_CREDENTIALS)")
 	f.StringVar(&o.NATSCA, "nats-ca", "", "CA certificate file (PEM) that signs the TLS certificate of the --nats server (nats.ca, $STEWARD_NATS_CA)")
 	f.DurationVar(&o.NATSMaxDisconnect, "nats-max-disconnect", msg.DefaultMaxDisconnect, "exit with an error when NATS stays unreachable this long (systemd then restarts Steward)")
@@ -77,10 +82,20 @@ starts with an empty config and says so).`,
 	return cmd
 }
 
-// newLogger returns JSON logs for machines, or text logs with --dev.
-func newLogger(dev bool) *slog.Logger {
+// newLogger returns JSON logs for machines, or text logs with --dev, on w.
+// Durations print as Go writes them ("1.5s"), not as nanoseconds.
+func newLogger(w io.Writer, dev bool) *slog.Logger {
 	if dev {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: readableDuration}))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: readableDuration}))
+}
+
+// readableDuration is a slog ReplaceAttr that writes time.Duration values as
+// strings such as "1.5s" (the JSON handler writes them as integer nanoseconds).
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
