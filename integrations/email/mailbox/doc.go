@@ -21,11 +21,13 @@
 //
 // A check is one session: SELECT INBOX, one UID SEARCH, one batched UID FETCH
 // of flags, dates, sizes and the Message-ID header ([Session.Inbox]).
-// Collect fetches whole messages ([Session.Fetch], or [Session.FetchMany] for
-// a batch in one command). Act resolves the UID ([Session.Resolve]), moves
+// Collect fetches messages, each cut after [MaxFetch] bytes (2 MiB: the
+// server sends no more) ([Session.Fetch], or [Session.FetchMany] for a batch
+// in one command). Act resolves the UID ([Session.Resolve]), moves
 // ([Session.Move]) to a special-use folder found by flag
-// ([Session.SpecialUse]) or to a named one, and saves drafts
-// ([Session.AppendDraft]). Inbox ignores messages already marked \Deleted.
+// ([Session.SpecialUse]) or to a named one, saves drafts
+// ([Session.AppendDraft]) and finds one again by its Message-ID after a crash
+// ([Session.FindDraft]). Inbox ignores messages already marked \Deleted.
 //
 // # UIDVALIDITY
 //
@@ -34,7 +36,10 @@
 // [Ref]). Before acting, [Session.Resolve] keeps the UID when UIDVALIDITY is
 // unchanged and otherwise finds the message again by Message-ID
 // ([Session.FindByMessageID]); a message that cannot be identified safely
-// gives ErrNoSuchMessage instead of an action on the wrong message. Moving a
+// gives ErrNoSuchMessage instead of an action on the wrong message. A
+// Message-ID is the sender's choice: the email integration also compares the
+// content digest of what it found with the one recorded at collect before
+// acting. Moving a
 // message that is no longer in INBOX also gives ErrNoSuchMessage, which the
 // caller treats as "already done", so a retried move never acts twice.
 //
