@@ -133,6 +133,12 @@ func (t *Task) Decode(v any) error {
 }
 
 // Status is the record of a task in the tasks bucket.
+//
+// While a task runs, its worker rewrites HeartbeatAt every ack wait of the
+// task's priority. A record read as active whose heartbeat is older than
+// [StaleAfter] of them has no worker any more (it was killed, or lost its
+// connection): Status and Tasks then set Stale. Status stays "active" for the
+// clients that poll it, until another worker takes the task up again.
 type Status struct {
 	ID          string          `json:"id"`
 	Type        string          `json:"type"`
@@ -152,7 +158,27 @@ type Status struct {
 	Result      json.RawMessage `json:"result,omitempty"`
 	// RetriedAs is the id of the task a person re-ran this failed one as.
 	RetriedAs string `json:"retried_as,omitempty"`
+	// HeartbeatAt is when the worker running the task last recorded that it
+	// still runs it (set while active).
+	HeartbeatAt *time.Time `json:"heartbeat_at,omitempty"`
+	// Stale is never stored: readers set it on an active record whose worker
+	// has stopped recording heartbeats (see StaleAfter), so the task is not
+	// running although the record says active. It is picked up again once the
+	// queue redelivers it.
+	Stale bool `json:"stale,omitempty"`
+	// Returned counts the times a graceful shutdown gave the task back to the
+	// queue unfinished. They are not attempts: Attempts and MaxAttempts leave
+	// them out.
+	Returned int `json:"returned,omitempty"`
+	// Note says why a pending task is pending again when that is not a
+	// failure, e.g. "returned to the queue by a shutdown".
+	Note string `json:"note,omitempty"`
 }
+
+// StaleAfter is how many ack waits of its priority an active record's
+// heartbeat may age before readers report it stale. The worker records one
+// every ack wait, so a live worker's record is never older than about one.
+const StaleAfter = 3
 
 // Policy is the queue policy of a task type (queue_policies in config.yaml).
 type Policy struct {

@@ -49,8 +49,16 @@ type Options struct {
 	// shows them before any work arrives. Other lanes are provisioned on first Serve.
 	Lanes []string
 	// AckWait is how long a delivered task may go without an ack or heartbeat before
-	// it is redelivered (default 30s). Handlers heartbeat every AckWait/3.
+	// it is redelivered (default 30s): after a crash or kill -9, its tasks wait this
+	// long for another worker. Handlers heartbeat every AckWait/3 in a goroutine of
+	// their own, so a long handler is never redelivered while it runs. It applies to
+	// background priorities; see UrgentAckWait.
 	AckWait time.Duration
+	// UrgentAckWait is AckWait for the priorities a person waits for
+	// (PriorityChatAction or better: chat messages, approved chat actions), so
+	// that a reply cut short by a crash is redelivered within seconds (default 5s,
+	// never more than AckWait). Their handlers heartbeat every UrgentAckWait/3.
+	UrgentAckWait time.Duration
 	// MaxAttempts bounds the deliveries of a task that keeps failing transiently
 	// (default 5).
 	MaxAttempts int
@@ -69,6 +77,21 @@ type Options struct {
 	LeaseTTL time.Duration
 	// Metrics records task metrics (nil = none).
 	Metrics *Metrics
+}
+
+// Default ack waits (see Options.AckWait and Options.UrgentAckWait).
+const (
+	DefaultAckWait       = 30 * time.Second
+	DefaultUrgentAckWait = 5 * time.Second
+)
+
+// ackWait is the ack wait of the consumers of priority p: how long a task of
+// that priority may go without a heartbeat before it is redelivered.
+func (b *Bus) ackWait(p int) time.Duration {
+	if p <= PriorityChatAction {
+		return b.o.UrgentAckWait
+	}
+	return b.o.AckWait
 }
 
 // DefaultBackoff is the retry schedule of transient failures.
@@ -149,8 +172,12 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 		o.Retention = 7 * 24 * time.Hour
 	}
 	if o.AckWait <= 0 {
-		o.AckWait = 30 * time.Second
+		o.AckWait = DefaultAckWait
 	}
+	if o.UrgentAckWait <= 0 {
+		o.UrgentAckWait = DefaultUrgentAckWait
+	}
+	o.UrgentAckWait = min(o.UrgentAckWait, o.AckWait)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
 	}
@@ -363,8 +390,10 @@ func (b *Bus) createLaneConsumers(ctx context.Context, lane string) ([MaxPriorit
 			Description:   fmt.Sprintf("Steward lane %s, priority %d", lane, p),
 			FilterSubject: fmt.Sprintf("%s.%s.%d.>", SubjectRoot, lane, p),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       b.o.AckWait,
-			MaxDeliver:    -1, // attempts are counted and bounded by the worker
+			// Updated in place on consumers made with another ack wait (those
+			// of earlier versions waited 30s at every priority).
+			AckWait:    b.ackWait(p),
+			MaxDeliver: -1, // attempts are counted and bounded by the worker
 			// Tasks waiting for a retry delay count as unacknowledged: keep room.
 			MaxAckPending: 100_000,
 			DeliverPolicy: jetstream.DeliverAllPolicy,

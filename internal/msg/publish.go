@@ -204,7 +204,8 @@ func (b *Bus) clearFinishedTwin(ctx context.Context, subject string) bool {
 	return true
 }
 
-// Status returns the status record of a task.
+// Status returns the status record of a task, with Stale set when it says
+// active but its worker stopped recording heartbeats.
 func (b *Bus) Status(ctx context.Context, id string) (*Status, error) {
 	if !ValidTaskID(id) {
 		return nil, ErrNotFound
@@ -220,6 +221,7 @@ func (b *Bus) Status(ctx context.Context, id string) (*Status, error) {
 	if err := json.Unmarshal(e.Value(), &st); err != nil {
 		return nil, fmt.Errorf("task status %s: %w", id, err)
 	}
+	b.markStale(&st, time.Now())
 	return &st, nil
 }
 

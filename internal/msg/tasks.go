@@ -6,18 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Tasks returns the recorded tasks that keep(s) accepts (nil = all), oldest first.
-// Records expire after the retention period.
+// Tasks returns the recorded tasks that keep(s) accepts (nil = all), oldest first,
+// with Stale set as by Status (keep sees it). Records expire after the
+// retention period.
 func (b *Bus) Tasks(ctx context.Context, keep func(*Status) bool) ([]Status, error) {
 	w, err := b.status.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
+	now := time.Now()
 	var out []Status
 	for {
 		select {
@@ -40,6 +43,7 @@ func (b *Bus) Tasks(ctx context.Context, keep func(*Status) bool) ([]Status, err
 			if err := json.Unmarshal(e.Value(), &st); err != nil {
 				continue
 			}
+			b.markStale(&st, now)
 			if keep == nil || keep(&st) {
 				out = append(out, st)
 			}
@@ -83,4 +87,23 @@ func (b *Bus) Retry(ctx context.Context, id string) (Published, error) {
 		b.log.Warn("could not link retried task", "task", id, "new", p.ID, "err", err)
 	}
 	return p, nil
+}
+
+// markStale sets st.Stale when st says active but its worker has recorded no
+// heartbeat for StaleAfter ack waits of the task's priority (as this process
+// configures them). A record without heartbeats (written by an earlier
+// version) is judged by its start.
+func (b *Bus) markStale(st *Status, now time.Time) {
+	st.Stale = false
+	if st.Status != StateActive {
+		return
+	}
+	last := st.UpdatedAt
+	switch {
+	case st.HeartbeatAt != nil:
+		last = *st.HeartbeatAt
+	case st.StartedAt != nil:
+		last = *st.StartedAt
+	}
+	st.Stale = now.Sub(last) > StaleAfter*b.ackWait(st.Priority)
 }

@@ -23,8 +23,9 @@ import (
 // stored) instead of polling.
 //
 // When ctx is cancelled Serve stops fetching, waits up to Options.ShutdownGrace for
-// running handlers, then cancels their contexts; unacknowledged tasks are
-// redelivered to the next worker.
+// running handlers, then cancels their contexts. A task whose handler is cut
+// short goes back to the queue at once, for another process or the next start,
+// and that delivery does not count as an attempt (see Status.Returned).
 func (b *Bus) Serve(ctx context.Context, lane string, slots int, h Handler) error {
 	return b.ServeBounded(ctx, lane, slots, 0, h)
 }
@@ -105,6 +106,16 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 			}
 		}
 	}()
+	// Tasks that a killed worker held (this process before a restart, or
+	// another one) come back one ack wait after its last heartbeat, and no
+	// publish rings for them. Those held already at start are due within one
+	// ack wait from now: look for them then rather than at the next idle look.
+	for p := MinPriority; p <= MaxPriority; p++ {
+		if info, err := consumers[p].Info(ctx); err == nil && info.NumAckPending > 0 {
+			look := time.AfterFunc(b.ackWait(p)+redeliverySlack, func() { wake(p) })
+			defer look.Stop()
+		}
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < slots; i++ {
 		wg.Add(1)
@@ -132,6 +143,10 @@ func (b *Bus) ServeBounded(ctx context.Context, lane string, slots, limit int, h
 	}
 	return nil
 }
+
+// redeliverySlack is how long after a redelivery is due a slot looks for it;
+// the fetch that follows a wake waits up to hintSettle more on the server.
+const redeliverySlack = 10 * time.Millisecond
 
 // serveConsumers provisions lane's consumers for Serve, retrying while the
 // connection is down (a lane started during a NATS restart waits for it rather
@@ -320,31 +335,46 @@ func (w *laneWorker) next(ctx context.Context, maxPrio int) (jetstream.Msg, erro
 }
 
 // run handles one delivered message end to end: status, heartbeat, handler,
-// outcome (done, retry, failed) and ack.
+// outcome (done, retry, failed, or given back at shutdown) and ack.
+//
+// Attempts are the deliveries that were not given back by a graceful shutdown:
+// the server's delivery count less Status.Returned. A delivery cut short by a
+// crash or kill -9 counts, so a task that kills its worker every time ends
+// failed after MaxAttempts instead of looping.
 func (w *laneWorker) run(m jetstream.Msg) {
 	b := w.bus
 	ctx := w.handlerCtx
 	meta, err := m.Metadata()
-	attempt := 1
+	delivered := 1
 	if err == nil {
-		attempt = int(meta.NumDelivered)
+		delivered = int(meta.NumDelivered)
 	}
 	var rec record
 	if err := json.Unmarshal(m.Data(), &rec); err != nil || rec.ID == "" || rec.Type == "" {
 		w.malformed(ctx, m, meta, err)
 		return
 	}
+	attempt, returned := delivered, 0
+	if delivered > 1 {
+		// A redelivery: if the previous attempt recorded an outcome but its ack was
+		// lost (crash between the two), do not run the task again. Without a
+		// readable record, every delivery counts as an attempt (the safe side).
+		if prev, err := b.Status(ctx, rec.ID); err == nil {
+			if prev.Status == StateDone || prev.Status == StateFailed {
+				_ = m.Ack()
+				return
+			}
+			returned = min(prev.Returned, delivered-1)
+			attempt = delivered - returned
+		}
+	}
 	now := time.Now().UTC()
 	st := Status{ID: rec.ID, Type: rec.Type, Status: StateActive, Priority: rec.Priority, Lane: rec.Lane,
-		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempts: attempt,
-		CreatedAt: rec.CreatedAt, UpdatedAt: now, StartedAt: &now}
-	if attempt > 1 {
-		// A redelivery: if the previous attempt recorded an outcome but its ack was
-		// lost (crash between the two), do not run the task again.
-		if prev, err := b.Status(ctx, rec.ID); err == nil && (prev.Status == StateDone || prev.Status == StateFailed) {
-			_ = m.Ack()
-			return
-		}
+		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempts: attempt, Returned: returned,
+		CreatedAt: rec.CreatedAt, UpdatedAt: now, StartedAt: &now, HeartbeatAt: &now}
+	if attempt > b.o.MaxAttempts {
+		w.abandon(m, st)
+		return
 	}
 	// The "active" record is informational: publish it without waiting for the
 	// server's ack. The outcome record below goes over the same connection, so it
@@ -361,30 +391,23 @@ func (w *laneWorker) run(m jetstream.Msg) {
 	task := &Task{ID: rec.ID, Type: rec.Type, Priority: rec.Priority, Lane: rec.Lane, CreatedAt: rec.CreatedAt,
 		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempt: attempt, MaxAttempts: b.o.MaxAttempts}
 
-	stopBeat := make(chan struct{})
-	go func() {
-		t := time.NewTicker(b.o.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopBeat:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
-		}
-	}()
+	stopBeat := w.heartbeat(m, st)
 	b.o.Metrics.onStart(w.lane)
 	start := time.Now()
 	result, herr := w.call(ctx, task)
 	if tl != nil {
 		tl.releaseHeld() // a lease the handler did not give back
 	}
-	close(stopBeat)
+	stopBeat()
 	elapsed := time.Since(start)
 
+	// Record with a context of its own: the handlers' one is cancelled when the
+	// shutdown grace runs out, and an outcome must still be stored then.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	end := time.Now().UTC()
 	st.UpdatedAt = end
+	st.HeartbeatAt = nil
 	outcome := StateDone
 	switch {
 	case herr == nil:
@@ -401,13 +424,13 @@ func (w *laneWorker) run(m jetstream.Msg) {
 			}
 		}
 	case ctx.Err() != nil:
-		// Shutdown cut the handler short: leave the task for redelivery.
+		// The shutdown grace ran out and cut the handler short.
+		w.giveBack(rctx, m, st, "returned to the queue unfinished: the shutdown grace ran out")
 		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
 		return
 	case errors.Is(herr, ErrShuttingDown):
-		// It waited for a lease when the lane stopped and sent nothing: back to
-		// the queue now, for another process or the next start.
-		_ = m.Nak()
+		// It waited for a lease when the lane stopped and sent nothing.
+		w.giveBack(rctx, m, st, "returned to the queue: the lane stopped while the task waited for a lease")
 		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
 		return
 	case IsPermanent(herr) || attempt >= b.o.MaxAttempts:
@@ -424,7 +447,7 @@ func (w *laneWorker) run(m jetstream.Msg) {
 		st.Status = StatePending
 		st.Error = herr.Error()
 		st.NextAttempt = &next
-		if _, err := b.status.Put(ctx, rec.ID, mustJSON(st)); err != nil {
+		if _, err := b.status.Put(rctx, rec.ID, mustJSON(st)); err != nil {
 			b.log.Warn("could not record retry", "task", rec.ID, "err", err)
 		}
 		b.log.Info("task failed, will retry", "task", rec.ID, "type", rec.Type, "attempt", attempt, "delay", delay, "err", herr)
@@ -438,7 +461,7 @@ func (w *laneWorker) run(m jetstream.Msg) {
 	}
 	// Record the outcome before the ack: a crash in between redelivers the task,
 	// and the redelivery sees the outcome and only acks.
-	if _, err := b.status.Put(ctx, rec.ID, mustJSON(st)); err != nil {
+	if _, err := b.status.Put(rctx, rec.ID, mustJSON(st)); err != nil {
 		b.log.Warn("could not record task outcome; will be redelivered", "task", rec.ID, "err", err)
 		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
 		return
@@ -448,6 +471,91 @@ func (w *laneWorker) run(m jetstream.Msg) {
 	}
 	_ = m.Ack()
 	b.o.Metrics.onEnd(w.lane, rec.Type, outcome, elapsed)
+}
+
+// recordTimeout bounds the wait for a status record the worker must store.
+const recordTimeout = 10 * time.Second
+
+// heartbeat keeps m from being redelivered while its handler runs, in a
+// goroutine of its own (a handler blocked in a call or a lease wait still
+// heartbeats): InProgress every ack wait/3 of the task's priority, and the
+// active record st rewritten with a fresh HeartbeatAt every ack wait, so
+// readers can tell a task still running from one whose worker is gone. The
+// returned stop waits for the goroutine, so no heartbeat record can overtake
+// the outcome record written after it.
+func (w *laneWorker) heartbeat(m jetstream.Msg, st Status) (stop func()) {
+	b := w.bus
+	every := b.ackWait(st.Priority) / 3
+	stopBeat, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-stopBeat:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+				if n%3 != 0 {
+					continue
+				}
+				now := time.Now().UTC()
+				st.HeartbeatAt = &now
+				if _, err := b.js.PublishAsync("$KV."+BucketTasks+"."+st.ID, mustJSON(st)); err != nil {
+					b.log.Debug("could not record task heartbeat", "task", st.ID, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stopBeat)
+		<-done
+	}
+}
+
+// giveBack returns a task that a shutdown interrupted to the queue at once, for
+// another process or the next start, without counting the delivery as an
+// attempt and without recording an error: the record says pending again, with
+// Returned one more and a note. The record is stored before the Nak, so the
+// next delivery finds it. When it cannot be stored, the delivery counts as an
+// attempt after all (the safe side for crash-loop protection).
+func (w *laneWorker) giveBack(ctx context.Context, m jetstream.Msg, st Status, note string) {
+	b := w.bus
+	st.Status = StatePending
+	st.Attempts--
+	st.Returned++
+	st.StartedAt, st.HeartbeatAt = nil, nil
+	st.Error, st.Note = "", note
+	if _, err := b.status.Put(ctx, st.ID, mustJSON(st)); err != nil {
+		b.log.Warn("could not record a task given back at shutdown; its next delivery counts as an attempt", "task", st.ID, "err", err)
+	} else {
+		b.log.Info("task given back to the queue at shutdown", "task", st.ID, "type", st.Type)
+	}
+	_ = m.Nak()
+}
+
+// abandon fails a task delivered more than MaxAttempts times without an outcome:
+// its last attempt ended with no record of how (the worker crashed, was killed
+// or lost its connection), perhaps because of the task itself, so it is not run
+// again.
+func (w *laneWorker) abandon(m jetstream.Msg, st Status) {
+	b := w.bus
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.handlerCtx), recordTimeout)
+	defer cancel()
+	now := time.Now().UTC()
+	st.Status = StateFailed
+	st.Attempts--
+	st.StartedAt, st.HeartbeatAt = nil, nil
+	st.UpdatedAt, st.FailedAt = now, &now
+	st.Error = fmt.Sprintf("gave up after %d attempts: the last one ended without an outcome (its worker crashed, was killed or lost its connection)", st.Attempts)
+	if _, err := b.status.Put(ctx, st.ID, mustJSON(st)); err != nil {
+		b.log.Warn("could not record task outcome; will be redelivered", "task", st.ID, "err", err)
+		return
+	}
+	b.log.Warn("task failed", "task", st.ID, "type", st.Type, "attempts", st.Attempts, "err", st.Error)
+	_ = m.Ack()
+	b.o.Metrics.onEnd(w.lane, st.Type, StateFailed, 0)
 }
 
 // call runs the handler, turning a panic into a permanent error.
