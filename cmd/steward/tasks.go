@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -66,6 +67,8 @@ nats.credentials, else the embedded server's generated <data>/nats/steward.nk
 		Use:   "ls",
 		Short: "List recorded tasks, oldest first",
 		Args:  cobra.NoArgs,
+		// A misspelt state would list nothing and look like "no such tasks".
+		PreRunE: func(*cobra.Command, []string) error { return checkTaskState(status) },
 		RunE: withBus(func(ctx context.Context, bus *msg.Bus, cmd *cobra.Command, _ []string) error {
 			list, err := bus.Tasks(ctx, func(s *msg.Status) bool {
 				return (status == "" || s.Status == status) && (typ == "" || s.Type == typ || strings.HasPrefix(s.Type, typ+"."))
@@ -94,7 +97,7 @@ nats.credentials, else the embedded server's generated <data>/nats/steward.nk
 			return tw.Flush()
 		}),
 	}
-	ls.Flags().StringVar(&status, "status", "", "only tasks in this state: pending, active, done, failed")
+	ls.Flags().StringVar(&status, "status", "", "only tasks in this state: "+strings.Join(taskStates(), ", "))
 	ls.Flags().StringVar(&typ, "type", "", "only this task type (or prefix, e.g. email.inbox)")
 	ls.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
@@ -139,4 +142,17 @@ nats.credentials, else the embedded server's generated <data>/nats/steward.nk
 	}
 	cmd.AddCommand(ls, show, retry)
 	return cmd
+}
+
+// taskStates are the states `steward tasks ls --status` accepts.
+func taskStates() []string {
+	return []string{msg.StatePending, msg.StateActive, msg.StateDone, msg.StateFailed}
+}
+
+// checkTaskState accepts "" (every state) or one of taskStates.
+func checkTaskState(s string) error {
+	if s == "" || slices.Contains(taskStates(), s) {
+		return nil
+	}
+	return fmt.Errorf("--status %q: not a task state (allowed: %s)", s, strings.Join(taskStates(), ", "))
 }
