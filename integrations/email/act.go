@@ -26,8 +26,9 @@ import (
 var ErrWrongMessage = errors.New("the message found is not the one the rules decided on")
 
 // OpenActor opens one IMAP session for the whole action list of an item,
-// finds the message again by UID (or, after a UIDVALIDITY change, by
-// Message-ID), fetches it and checks it is the item's message: the same
+// finds the message again by UID (or, after a UIDVALIDITY change, among the
+// messages with its Message-ID), fetches it and checks it is the item's
+// message: the same
 // content digest (for an item collected before digests, the same Message-ID
 // and prompt content). A different message is refused — a permanent error
 // wrapping ErrWrongMessage and a line in the daily log — before any action
@@ -43,31 +44,16 @@ func (p *inbox) OpenActor(ctx context.Context, env platform.Env, it *items.Item)
 	if err != nil {
 		return nil, classifyError(err)
 	}
-	uid, uidv := itemRef(it)
-	mid, _ := it.Facts[message.FactMessageID].(string)
 	a := &actor{p: p, env: env, in: in, it: it, s: s, release: release}
-	a.uid, a.resolveErr = s.Resolve(ctx, mailbox.Ref{UIDValidity: uidv, UID: uid, MessageID: mid})
-	if a.resolveErr != nil {
-		return a, nil
-	}
-	// Read the original now: it is checked before anything is done, and a
-	// draft or an unsubscribe later in the list needs it even when an earlier
-	// action moved the message out of INBOX.
-	f, err := s.Fetch(ctx, a.uid)
-	if errors.Is(err, mailbox.ErrNoSuchMessage) {
+	f, m, why, err := a.find(ctx)
+	switch {
+	case errors.Is(err, mailbox.ErrNoSuchMessage):
 		a.resolveErr = err
 		return a, nil
-	}
-	if err != nil {
+	case err != nil:
 		release(err)
 		return nil, classifyError(err)
-	}
-	m, err := message.Parse(f.Raw)
-	if err != nil {
-		release(nil)
-		return nil, msg.Permanent(fmt.Errorf("parse message uid %d: %w", f.UID, err))
-	}
-	if why := verifyMessage(it, f, m); why != "" {
+	case why != "":
 		release(nil)
 		from, _ := it.Facts[message.FactFromAddress].(string)
 		subject, _ := it.Facts[message.FactSubject].(string)
@@ -77,8 +63,50 @@ func (p *inbox) OpenActor(ctx context.Context, env platform.Env, it *items.Item)
 				from, message.ShortSubject(subject), f.UID, why)})
 		return nil, msg.Permanent(fmt.Errorf("email %s uid %d: %w (%s)", it.Key, f.UID, ErrWrongMessage, why))
 	}
-	a.orig = m
+	a.uid, a.orig = f.UID, m
 	return a, nil
+}
+
+// find fetches the item's message and checks it: by its UID while INBOX
+// keeps the UIDVALIDITY recorded on the item; after a renumbering, among the
+// messages with its Message-ID, the one that passes the check. A message
+// that fails the check comes back with why it does.
+func (a *actor) find(ctx context.Context) (*mailbox.Fetched, *message.Message, string, error) {
+	uid, uidv := itemRef(a.it)
+	current, err := a.s.UIDValidity(ctx)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	candidates := []uint32{uid}
+	if uidv != current || uid == 0 {
+		mid, _ := a.it.Facts[message.FactMessageID].(string)
+		if candidates, err = a.s.FindAllByMessageID(ctx, mid); err != nil {
+			return nil, nil, "", err
+		}
+		if len(candidates) == 0 {
+			return nil, nil, "", msg.Permanent(fmt.Errorf("INBOX was renumbered and no message has Message-ID %q: %w", mid, mailbox.ErrNoSuchMessage))
+		}
+	}
+	var first *mailbox.Fetched
+	var firstWhy string
+	for _, u := range candidates {
+		f, err := a.s.Fetch(ctx, u)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		m, err := message.Parse(f.Raw)
+		if err != nil {
+			return nil, nil, "", msg.Permanent(fmt.Errorf("parse message uid %d: %w", f.UID, err))
+		}
+		why := verifyMessage(a.it, f, m)
+		if why == "" {
+			return f, m, "", nil
+		}
+		if first == nil {
+			first, firstWhy = f, why
+		}
+	}
+	return first, nil, firstWhy, nil
 }
 
 // verifyMessage returns why the fetched message is not the item's ("" = it

@@ -261,3 +261,33 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// After INBOX is renumbered the actor finds the item's message among those
+// with its Message-ID by content: the attacker's newer mail with the same
+// Message-ID is not the one drafted to (it used to be: the newest won).
+func TestActAfterRenumberFindsTheItemsMessage(t *testing.T) {
+	w := newWorldWith(t, identityConfigWith("Thursday works."), func(w *world) {
+		w.imap.Append(t, "alice", "INBOX", legitMail)
+	}, llmfake.WithReply(identityClassifier))
+	w.cycle()
+	// The attacker's mail arrives and the server renumbers INBOX before the
+	// next check: the legitimate item still holds its old UIDVALIDITY.
+	w.imap.Append(t, "alice", "INBOX", attackerMail)
+	w.imap.SetUIDValidity(t, "alice", "INBOX", 777)
+	w.setConfig(identityConfigWith("Thursday works, see you at noon."))
+	if err := w.engine.Env().QueueEvaluate(context.Background(), itemFrom(t, w, "bob@example.org")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the act", func() bool {
+		acts := actTasks(t, w)
+		return len(acts) == 2 && acts[0].Status != msg.StatePending && acts[1].Status != msg.StatePending && w.idle()
+	})
+	for _, a := range actTasks(t, w) {
+		if a.Status != msg.StateDone {
+			t.Errorf("act %s: %s %q", a.ID, a.Status, a.Error)
+		}
+	}
+	if got := draftRecipients(w); !slices.Equal(got, []string{"bob@example.org", "bob@example.org"}) {
+		t.Errorf("drafts to %q, want both to Bob", got)
+	}
+}

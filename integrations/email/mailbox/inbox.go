@@ -135,15 +135,27 @@ func (s *Session) UIDValidity(ctx context.Context) (uint32, error) {
 // Summary.MessageID; the newest when several match). It is how a UID is
 // found again after UIDVALIDITY changed.
 func (s *Session) FindByMessageID(ctx context.Context, id string) (uid uint32, found bool, err error) {
-	want := cleanHeader(id)
-	if want == "" {
-		return 0, false, nil
-	}
-	if err := s.selectInbox(ctx); err != nil {
+	uids, err := s.FindAllByMessageID(ctx, id)
+	if err != nil || len(uids) == 0 {
 		return 0, false, err
 	}
+	return uids[0], true, nil
+}
+
+// FindAllByMessageID returns the UIDs of every INBOX message (not marked
+// \Deleted) whose Message-ID header is id, newest first. Any sender can reuse
+// a Message-ID: callers that must act on one particular message check its
+// content among these.
+func (s *Session) FindAllByMessageID(ctx context.Context, id string) ([]uint32, error) {
+	want := cleanHeader(id)
+	if want == "" {
+		return nil, nil
+	}
+	if err := s.selectInbox(ctx); err != nil {
+		return nil, err
+	}
 	var candidates []imap.UID
-	err = s.run(ctx, "search Message-ID", func(c *imapclient.Client) error {
+	err := s.run(ctx, "search Message-ID", func(c *imapclient.Client) error {
 		data, err := c.UIDSearch(&imap.SearchCriteria{
 			Header:  []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: want}},
 			NotFlag: []imap.Flag{imap.FlagDeleted},
@@ -155,11 +167,12 @@ func (s *Session) FindByMessageID(ctx context.Context, id string) (uid uint32, f
 		return nil
 	})
 	if err != nil || len(candidates) == 0 {
-		return 0, false, err
+		return nil, err
 	}
 	// SEARCH HEADER is a substring match: confirm the exact value.
 	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader,
 		HeaderFields: []string{"Message-ID"}, Peek: true}
+	var out []uint32
 	err = s.run(ctx, "fetch Message-ID", func(c *imapclient.Client) error {
 		bufs, err := c.Fetch(imap.UIDSetNum(candidates...), &imap.FetchOptions{
 			UID: true, BodySection: []*imap.FetchItemBodySection{header},
@@ -168,16 +181,17 @@ func (s *Session) FindByMessageID(ctx context.Context, id string) (uid uint32, f
 			return err
 		}
 		for _, b := range bufs {
-			if messageID(b.FindBodySection(header)) == want && uint32(b.UID) > uid {
-				uid, found = uint32(b.UID), true
+			if messageID(b.FindBodySection(header)) == want {
+				out = append(out, uint32(b.UID))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
-	return uid, found, nil
+	slices.SortFunc(out, func(a, b uint32) int { return int(int64(b) - int64(a)) })
+	return out, nil
 }
 
 // Resolve returns the current UID of the message ref names. When INBOX still
