@@ -423,6 +423,9 @@ func TestInboxEndToEnd(t *testing.T) {
 	if got := mustItems(t, w); len(got) != len(fixtures) {
 		t.Errorf("%d items after the renumbering; want %d", len(got), len(fixtures))
 	}
+	if logText, _ = os.ReadFile(logs[0]); strings.Count(string(logText), "New email from") != len(fixtures) {
+		t.Errorf("after the renumbering the log has %d discoveries, want %d", strings.Count(string(logText), "New email from"), len(fixtures))
+	}
 	for _, it := range mustItems(t, w) {
 		if uv, _ := it.Facts["uidvalidity"].(float64); it.Status == "active" && uv != 4242 {
 			t.Errorf("item %s keeps uidvalidity %v", it.Key, it.Facts["uidvalidity"])

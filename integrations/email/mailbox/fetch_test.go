@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/integrations/email/mailbox"
 )
@@ -120,5 +121,41 @@ func TestFetchCapsLargeMessage(t *testing.T) {
 	}
 	if !bytes.Equal(f.Raw, small) || f.Truncated || f.Size != int64(len(small)) {
 		t.Errorf("small message: %d bytes, truncated %v, size %d", len(f.Raw), f.Truncated, f.Size)
+	}
+}
+
+// FindDraft finds a draft by its exact Message-ID (SEARCH HEADER is a
+// substring match: a longer id containing it is not it), and leaves INBOX
+// usable afterwards.
+func TestFindDraft(t *testing.T) {
+	e := newEnv(t)
+	uid := e.put(t, 1, 1)[0]
+	s, _ := e.session(t)
+	draft := []byte("From: alice@example.com\r\nTo: bob@example.org\r\nSubject: Re: x\r\n" +
+		"Message-ID: <steward-draft-abc@steward.invalid>\r\n\r\nThanks.\r\n")
+	if got, err := s.FindDraft(ctx(t), "<steward-draft-abc@steward.invalid>"); err != nil || got {
+		t.Fatalf("FindDraft before the APPEND = %v, %v", got, err)
+	}
+	if _, err := s.AppendDraft(ctx(t), draft, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{
+		{"<steward-draft-abc@steward.invalid>", true},
+		{" <steward-draft-abc@steward.invalid> ", true},
+		{"<steward-draft-ab@steward.invalid>", false},
+		{"steward-draft-abc", false},
+		{"", false},
+	} {
+		if got, err := s.FindDraft(ctx(t), tt.id); err != nil || got != tt.want {
+			t.Errorf("FindDraft(%q) = %v, %v; want %v", tt.id, got, err, tt.want)
+		}
+	}
+	// INBOX is selected again for the next operation.
+	f, err := s.Fetch(ctx(t), uid)
+	if err != nil || !bytes.Contains(f.Raw, []byte(msgID(1))) {
+		t.Fatalf("Fetch after FindDraft: %v", err)
 	}
 }
