@@ -294,6 +294,7 @@ func Run(ctx context.Context, o Options) error {
 	defer bus.Close()
 	log.Info("NATS connected", "server", natsServerName(natsURL, srv))
 	reg.MustRegister(bus.DepthCollector())
+	reportStartupWarnings(ctx, bus, report.Warnings, log)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -43,7 +43,21 @@ type Event struct {
 	// ID, when set, makes the event idempotent: emitting the same ID twice within
 	// two minutes (a task redelivered after a crash) logs one line.
 	ID string `json:"id,omitempty"`
+	// Topic, when set, makes the event a report of the current state of
+	// something announced at every start (TopicStartupWarnings): the journal
+	// writes it only when its text differs from the last written event of the
+	// same topic, so an unchanged state is logged once, and again after it
+	// changed.
+	Topic string `json:"topic,omitempty"`
+	// Resolved marks an event of a Topic saying that the state it reported is
+	// gone (no warnings any more): it is written only after an event of the
+	// topic with another text, never as the topic's first line.
+	Resolved bool `json:"resolved,omitempty"`
 }
+
+// TopicStartupWarnings is the Topic of the config's start-up safety warnings
+// (rules the gate disabled, !yolo rules, ...) that `steward run` reports.
+const TopicStartupWarnings = "startup-warnings"
 
 // Emitter publishes events.
 type Emitter interface {

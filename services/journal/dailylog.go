@@ -58,6 +58,15 @@ import (
 // directory stay exact (the durable consumer hands out one event at a time);
 // journals on different machines would split the log between their
 // directories, so run the journal where the logs live.
+//
+// Topics: an event with audit.Event.Topic reports a state that is announced at
+// every start (the start-up safety warnings). The record keeps, per topic, a
+// hash of the text of its last line found written; an event whose text has
+// that hash is not written, so a restart with the same config adds nothing and
+// a changed one is logged again. A Resolved event ("no warnings any more") is
+// written only after another line of its topic. A topic's line counts once it
+// is found in its file, like the record's other keys: a write that failed
+// leaves the topic as it was.
 
 // logStateFile is the journal's idempotency record (hidden, in the logs dir).
 const logStateFile = ".journal-state.json"
@@ -107,6 +116,9 @@ type logState struct {
 	Last *pendingLine `json:"last,omitempty"`
 	// Seen are the keys of lines known to be written, oldest first.
 	Seen []string `json:"seen,omitempty"`
+	// Topics holds, per audit topic (audit.Event.Topic), the hash of the text
+	// of its last line known to be written.
+	Topics map[string]string `json:"topics,omitempty"`
 }
 
 // pendingLine records where a line is (about to be) written.
@@ -116,6 +128,38 @@ type pendingLine struct {
 	Offset int64  `json:"offset"`
 	Length int    `json:"length"`
 	Sum    string `json:"sum"`
+	// Topic and TopicSum are the line's audit topic and the hash of its text
+	// (see topicMark); they enter logState.Topics once the line is found written.
+	Topic    string `json:"topic,omitempty"`
+	TopicSum string `json:"topic_sum,omitempty"`
+}
+
+// topicMark is the topic of an audit event on its way to the daily log.
+type topicMark struct {
+	name, sum string
+	resolved  bool
+}
+
+// skip reports whether a line of this topic would repeat the state last
+// written (or announce a resolution of a state never written).
+func (m topicMark) skip(st *logState) bool {
+	if m.name == "" {
+		return false
+	}
+	last := st.Topics[m.name]
+	return last == m.sum || (m.resolved && last == "")
+}
+
+// markWritten records a line found in its file: its key as seen and its
+// topic's text as the last written.
+func (s *logState) markWritten(p *pendingLine) {
+	s.markSeen(p.Key)
+	if p.Topic != "" {
+		if s.Topics == nil {
+			s.Topics = map[string]string{}
+		}
+		s.Topics[p.Topic] = p.TopicSum
+	}
 }
 
 func (s *logState) markSeen(key string) {
@@ -160,7 +204,11 @@ func (j *Journal) handleAudit(_ context.Context, subject string, data []byte) er
 	}
 	at = at.In(j.loc)
 	line := renderLine(at, ev.Text)
-	err := j.appendLine(eventKey(ev.ID, subject, data), logFileName(at), line)
+	var topic topicMark
+	if ev.Topic != "" {
+		topic = topicMark{name: ev.Topic, sum: hash16("topic", ev.Text), resolved: ev.Resolved}
+	}
+	err := j.appendLine(eventKey(ev.ID, subject, data), logFileName(at), line, topic)
 	if err != nil && msg.IsPermanent(err) {
 		j.log.Error("daily log line dropped", "line", strings.TrimSuffix(line, "\n"), "err", err)
 	}
@@ -168,8 +216,9 @@ func (j *Journal) handleAudit(_ context.Context, subject string, data []byte) er
 }
 
 // appendLine appends line to the log file name unless the record says the event
-// key was already written. Errors are transient unless marked permanent.
-func (j *Journal) appendLine(key, name, line string) error {
+// key was already written, or the line's topic already stands at this text.
+// Errors are transient unless marked permanent.
+func (j *Journal) appendLine(key, name, line string, topic topicMark) error {
 	root, err := ensureRoot(j.logsDir)
 	if err != nil {
 		return fmt.Errorf("daily log directory %s: %w", j.logsDir, err)
@@ -182,10 +231,14 @@ func (j *Journal) appendLine(key, name, line string) error {
 			j.log.Debug("daily log line already written", "file", name)
 			return nil
 		}
-		st.markSeen(st.Last.Key)
+		st.markWritten(st.Last)
 	}
 	if slices.Contains(st.Seen, key) {
 		j.log.Debug("daily log event already written", "file", name)
+		return nil
+	}
+	if topic.skip(st) {
+		j.log.Debug("daily log topic unchanged", "topic", topic.name, "file", name)
 		return nil
 	}
 
@@ -199,7 +252,8 @@ func (j *Journal) appendLine(key, name, line string) error {
 	default:
 		return fmt.Errorf("daily log %s: %w", name, err)
 	}
-	st.Last = &pendingLine{Key: key, File: name, Offset: offset, Length: len(line), Sum: hash16(line)}
+	st.Last = &pendingLine{Key: key, File: name, Offset: offset, Length: len(line), Sum: hash16(line),
+		Topic: topic.name, TopicSum: topic.sum}
 	if err := saveLogState(root, st); err != nil {
 		return fmt.Errorf("daily log record %s: %w", filepath.Join(j.logsDir, logStateFile), err)
 	}
