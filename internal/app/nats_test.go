@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -122,4 +123,48 @@ func TestRunExitsWhenNATSIsGone(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("Run kept running without NATS")
 	}
+}
+
+// TestRunWaitsForALateNATSServer: `steward run --nats URL` started before its
+// NATS server (machines booting in any order) says it is waiting, retries,
+// and starts once the server is up, instead of exiting at once.
+func TestRunWaitsForALateNATSServer(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	storeDir := filepath.Join(dir, "standalone")
+	creds := filepath.Join(storeDir, msg.NkeyFileName)
+	if _, err := msg.EnsureNkeyFile(creds); err != nil { // the server started below signs in this user
+		t.Fatal(err)
+	}
+	cfgPath := writeConfig(t, dir, fmt.Sprintf("nats:\n  url: nats://%s\n  credentials: %s\n", addr, creds))
+	var logs logbuf.Buffer
+	ready := make(chan Info, 1)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("Run did not stop")
+		}
+	}()
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: cfgPath, Services: []string{ServicePipeline}, Environ: []string{},
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)), Ready: func(i Info) { ready <- i }})
+	}()
+	waitLog(t, &logs, "NATS not reachable yet; retrying")
+	srv, err := msg.StartServer(context.Background(), msg.ServerOptions{StoreDir: storeDir, Listen: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Run gave up: %v\n%s", err, logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Run did not start once NATS was up:\n%s", logs.String())
+	}
+	waitLog(t, &logs, "NATS connected")
 }
