@@ -26,6 +26,15 @@ service: ` + strings.Join(app.AllServices(), ", ") + `.
 
 The gateway listens on 127.0.0.1:6767. --expose listens on every interface and
 requires gateway.token (every request then needs "Authorization: Bearer <token>").
+Both ports are checked before anything starts: one in use fails at once.
+
+A steward run that embeds NATS locks its data directory (<data>/steward.lock,
+holding its PID): a second one on the same directory exits at once, naming the
+first one's PID. With --nats URL there is no store in the data directory and no
+lock, so workers that join one NATS may share a config and data directory.
+
+The daily log gets the config's start-up safety warnings (rules the gate
+disabled, !yolo rules, ...) once, and again only when they change.
 
 SIGINT/SIGTERM stop fetching new tasks, let tasks in flight finish (at most 25 s;
 unfinished ones are redelivered on the next start) and exit 0.

@@ -58,7 +58,8 @@ func AllServices() []string { return slices.Clone(allServices) }
 type Options struct {
 	// ConfigPath is --config ("" = $STEWARD_CONFIG, else ./config.yaml).
 	ConfigPath string
-	// DataDir is --data (overrides directories.data).
+	// DataDir is --data (overrides directories.data). A Run that embeds NATS
+	// holds an exclusive lock on it (see DataLockFile).
 	DataDir string
 	// Services is --services (nil = all).
 	Services []string
