@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// TestMain lets the test binary double as a worker process that the crash test
-// kills with SIGKILL in the middle of a task.
+// TestMain lets the test binary double as a worker process that the crash tests
+// kill with SIGKILL in the middle of a task.
 func TestMain(m *testing.M) {
 	if url := os.Getenv("STEWARD_MSG_CRASH_WORKER"); url != "" {
 		crashWorker(url)
@@ -23,19 +25,92 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// crashWorker serves lane io and announces each task it starts, then hangs in the
-// handler until it is killed.
+// crashWorker serves lane io with one slot, says "ready" once connected and
+// "started <id>" as each task starts. In mode "hang" (the default) the handler
+// then hangs until the process is killed; in mode "poison" it kills its own
+// process with SIGKILL. STEWARD_MSG_CRASH_ACKWAIT sets Options.AckWait ("" =
+// the defaults), STEWARD_MSG_CRASH_MAX_ATTEMPTS Options.MaxAttempts.
 func crashWorker(url string) {
-	b, err := Connect(context.Background(), Options{URL: url, Credentials: os.Getenv("STEWARD_MSG_CRASH_CREDS"),
-		Logger: quietLogger(), AckWait: time.Second})
+	o := Options{URL: url, Credentials: os.Getenv("STEWARD_MSG_CRASH_CREDS"), Logger: quietLogger(), Lanes: []string{LaneIO}}
+	if d, err := time.ParseDuration(os.Getenv("STEWARD_MSG_CRASH_ACKWAIT")); err == nil {
+		o.AckWait = d
+	}
+	if n, err := strconv.Atoi(os.Getenv("STEWARD_MSG_CRASH_MAX_ATTEMPTS")); err == nil {
+		o.MaxAttempts = n
+	}
+	b, err := Connect(context.Background(), o)
 	if err != nil {
 		fmt.Println("connect:", err)
 		os.Exit(2)
 	}
+	fmt.Println("ready")
+	poison := os.Getenv("STEWARD_MSG_CRASH_MODE") == "poison"
 	_ = b.Serve(context.Background(), LaneIO, 1, func(ctx context.Context, t *Task) (any, error) {
 		fmt.Println("started", t.ID)
+		if poison {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
 		select {} // "mid-task" forever
 	})
+}
+
+// crashProc is a worker process started by startCrashWorker.
+type crashProc struct {
+	cmd   *exec.Cmd
+	lines chan string
+}
+
+// startCrashWorker starts the test binary as a crashWorker on env's server
+// (which must listen on TCP), with extra "KEY=value" settings, and waits until
+// it is connected. It is killed when the test ends.
+func startCrashWorker(t tb, env *testEnv, settings ...string) *crashProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "STEWARD_MSG_CRASH_WORKER="+env.srv.ClientURL(), "STEWARD_MSG_CRASH_CREDS="+env.srv.NkeyFile())
+	cmd.Env = append(cmd.Env, settings...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &crashProc{cmd: cmd, lines: make(chan string, 16)}
+	t.Cleanup(p.kill)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			p.lines <- s.Text()
+		}
+		close(p.lines)
+	}()
+	p.expect(t, "ready")
+	return p
+}
+
+// expect waits for the worker's next line and fails unless it is want.
+func (p *crashProc) expect(t tb, want string) {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			t.Fatalf("worker exited; want %q", want)
+		}
+		if l != want {
+			t.Fatalf("worker said %q, want %q", l, want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("worker never said %q", want)
+	}
+}
+
+// kill kills the worker with SIGKILL (if it still runs) and reaps it.
+func (p *crashProc) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
 }
 
 // A worker process killed mid-task: the task is redelivered to another worker and
@@ -48,36 +123,12 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	b := env.bus(t, func(o *Options) { o.AckWait = time.Second })
 	p := mustPublish(t, b, Spec{Type: "test.crash"})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "STEWARD_MSG_CRASH_WORKER="+env.srv.ClientURL(), "STEWARD_MSG_CRASH_CREDS="+env.srv.NkeyFile())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-	}()
-	select {
-	case l := <-line:
-		if l != "started "+p.ID {
-			t.Fatalf("worker said %q", l)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("worker never started the task")
-	}
+	worker := startCrashWorker(t, env, "STEWARD_MSG_CRASH_ACKWAIT=1s")
+	worker.expect(t, "started "+p.ID)
 	if st := waitStatus(t, b, p.ID, StateActive); st.Attempts != 1 {
 		t.Fatalf("%+v", st)
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	worker.kill()
 
 	var mu sync.Mutex
 	completions := map[string]int{}
