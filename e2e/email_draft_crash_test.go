@@ -69,9 +69,16 @@ func TestKillLoopDraftsExactlyOnce(t *testing.T) {
 		if code := do(t, "POST", p.gateway+"/integrations/email.personal/run", &run); code != 200 {
 			t.Fatalf("run: %d", code)
 		}
-		// The kill lands somewhere in the cycle; where does not matter to the
-		// assertion.
-		time.Sleep(time.Duration(100+k*120) * time.Millisecond)
+		// Kill while drafting: once the next draft shows up (other act tasks
+		// are then in flight), a little later each round. Where the kill lands
+		// does not matter to the assertion.
+		before := len(imap.Messages(t, "alice", "Drafts"))
+		for wait := time.Now().Add(20 * time.Second); time.Now().Before(wait); time.Sleep(5 * time.Millisecond) {
+			if len(imap.Messages(t, "alice", "Drafts")) > before {
+				break
+			}
+		}
+		time.Sleep(time.Duration(k*15) * time.Millisecond)
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
