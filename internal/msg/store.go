@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -241,23 +240,4 @@ func (s *Store) Watch(ctx context.Context, filter string, fn func(Change), initi
 				Deleted: op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge})
 		}
 	}
-}
-
-// KeyToken turns arbitrary text into one KV key token: characters outside
-// [A-Za-z0-9_-] become '_' (dots too, so a token never splits), cut to 80
-// characters, plus '-' and 8 hex of its SHA-256 so distinct texts never collide.
-func KeyToken(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < 128 && (r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-		if b.Len() >= 80 {
-			break
-		}
-	}
-	sum, _ := Fingerprint(map[string]any{"k": s})
-	return b.String() + "-" + sum[:8]
 }

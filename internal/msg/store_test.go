@@ -119,23 +119,6 @@ func TestStoreWatch(t *testing.T) {
 	}
 }
 
-func TestKeyToken(t *testing.T) {
-	a := KeyToken("<abc+tag@example.com>")
-	b := KeyToken("<abc_tag@example.com>")
-	if a == b || !strings.HasPrefix(a, "_abc_tag_example_com_-") {
-		t.Fatalf("%s %s", a, b)
-	}
-	if KeyToken("x") != KeyToken("x") {
-		t.Fatal("not stable")
-	}
-	long := KeyToken(strings.Repeat("é", 500))
-	// A key token (one dot-free token of a KV key), not a subject token: the
-	// KV key grammar bounds it, not MaxTokenLen.
-	if len(long) > 90 || strings.Contains(long, ".") || !ValidKey(long) {
-		t.Fatalf("%d %q", len(long), long)
-	}
-}
-
 func TestEventsInOrderWithRetry(t *testing.T) {
 	env := newEnv(t, "")
 	b := env.bus(t, func(o *Options) { o.IdleWait = 200 * time.Millisecond })
