@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -24,9 +25,9 @@ const (
 )
 
 // LedgerEntry records one action on one item (KV bucket "ledger", key
-// <item store key>.<items.KeyToken of the action>; entries written before
-// 64-bit tokens are under <items.LegacyStoreKey>.<items.LegacyKeyToken> and
-// are still honoured).
+// <item store key>.<items.KeyToken of ActionIdentity>, see LedgerKeys; entries
+// written by earlier versions — with the !yolo tag in the identity, or under
+// 32-bit tokens — are still honoured).
 type LedgerEntry struct {
 	Item       string    `json:"item"`
 	Action     string    `json:"action"`
@@ -52,9 +53,9 @@ type actPayload struct {
 //     provenance or !yolo; a missing provenance counts as llm;
 //  3. for an at-most-once action (irreversible, or declared Once such as
 //     draft_reply) looks for its ledger entry (key <item store key>.<64-bit
-//     token of the action>, or the 32-bit key of before the upgrade) and skips
+//     token of ActionIdentity>, or a key an earlier version used) and skips
 //     the action when one exists — a redelivery after a crash never repeats
-//     it; an interrupted intent of the same task is resumed when the actor can
+//     it, nor does a second rule deciding the same action; an interrupted intent of the same task is resumed when the actor can
 //     tell whether the side effect happened (keyedActor: drafts are found by
 //     their Message-ID, so they are exactly once), and marked failed otherwise;
 //  4. opens the integration's Actor (connects, finds and checks the message),
@@ -94,6 +95,7 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 		}
 	}()
 	var done, skipped []string
+	handled := map[string]bool{} // ledger keys of at-most-once actions met in this task
 	for _, want := range p.Actions {
 		match, ok := findPlanned(current, want)
 		if !ok {
@@ -110,13 +112,22 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			continue
 		}
 		once := match.Irreversible || declaredOnce(r, match.Action)
-		ledgerKey, legacyKey := LedgerKeys(p.Integration, p.Platform, p.Key, match.Label, match.Action)
+		lookup := ledgerLookupKeys(p.Integration, p.Platform, p.Key, match.Label, match.Action)
+		ledgerKey := lookup[0]
 		entry := LedgerEntry{Item: r.storeKey, Action: match.Label, Rule: match.Rule, Provenance: match.Provenance,
 			State: LedgerIntent, Task: t.ID, At: e.o.Now().UTC()}
+		if once && handled[ledgerKey] {
+			// Another rule decided the same action (same identity) and it
+			// was handled above in this task.
+			skipped = append(skipped, match.Label+" (already done)")
+			continue
+		}
 		if once {
-			// An entry under the key of today, or under the 32-bit key of
-			// before the upgrade: the action was (or may have been) done.
-			existing, err := e.findLedger(ctx, ledgerKey, legacyKey)
+			handled[ledgerKey] = true
+			// An entry under the key of today, or under a key an earlier
+			// version used for the same action: it was (or may have been)
+			// done.
+			existing, err := e.findLedger(ctx, lookup...)
 			if err != nil {
 				lastErr = err
 				return nil, err
@@ -211,16 +222,69 @@ func findPlanned(current []rules.PlannedAction, want plannedAction) (rules.Plann
 	return rules.PlannedAction{}, false
 }
 
-// LedgerKeys returns the ledger key of an action on an item — identified by
-// its label and configured action, not the rule number, so reordering rules
-// does not repeat it: <items.StoreKey>.<items.KeyToken of the action's
-// identity>; and legacy, the key its entry had before 64-bit key tokens
-// (<items.LegacyStoreKey>.<items.LegacyKeyToken>), which is still honoured so
-// an action done before the upgrade is not repeated after it.
+// LedgerKeys returns the ledger key of an action on an item, current, and
+// legacy, the key its entry had before 64-bit key tokens
+// (<items.LegacyStoreKey>.<items.LegacyKeyToken> of the identity of that
+// time, which included the !yolo tag).
+//
+// current is <items.StoreKey>.<items.KeyToken of ActionIdentity>: the action
+// is identified by its label and configuration, not by the rule that decided
+// it nor by its !yolo tag, so two rules deciding the same action on one item
+// share one entry (and reordering rules repeats nothing). The act stage also
+// honours every key an earlier version may have used for the same action
+// (see ledgerLookupKeys).
 func LedgerKeys(integration, platform, key, label string, a config.Action) (current, legacy string) {
-	id := label + "|" + actionJSON(a)
-	return items.StoreKey(integration, platform, key) + "." + items.KeyToken(id),
-		items.LegacyStoreKey(integration, platform, key) + "." + items.LegacyKeyToken(id)
+	return items.StoreKey(integration, platform, key) + "." + items.KeyToken(ActionIdentity(label, a)),
+		items.LegacyStoreKey(integration, platform, key) + "." + items.LegacyKeyToken(legacyIdentity(label, a))
+}
+
+// ActionIdentity is what makes two decided actions the same side effect for
+// the at-most-once ledger: the action's label and configuration (kind, name,
+// mapping, script or service call with their inputs). Deliberately not part of
+// it: the rule that decided it, the !yolo tag, the position in the config. A
+// mapping with one key set to true is the simple action of that name
+// ({unsubscribe: true} is unsubscribe). The rule is generic over action kinds:
+// platform actions, scripts and service calls are identified alike.
+func ActionIdentity(label string, a config.Action) string {
+	a.Yolo = false
+	if a.Kind == config.ActionDict && len(a.Data) == 1 {
+		for k, v := range a.Data {
+			if v == true || v == nil {
+				a = config.Action{Kind: config.ActionSimple, Name: k}
+			}
+		}
+	}
+	return label + "|" + actionJSON(a)
+}
+
+// legacyIdentity is the identity ledger keys were derived from before
+// ActionIdentity: it included the !yolo tag.
+func legacyIdentity(label string, a config.Action) string { return label + "|" + actionJSON(a) }
+
+// ledgerLookupKeys lists every key under which an entry means the action was
+// (or may have been) done on the item: the current key first, then the keys
+// of earlier versions — the identity with the !yolo tag (so an action a
+// !yolo rule did before the upgrade is not repeated by a plain rule, nor the
+// other way round), and both under the 32-bit keys of before 64-bit tokens.
+func ledgerLookupKeys(integration, platform, key, label string, a config.Action) []string {
+	current, _ := LedgerKeys(integration, platform, key, label, a)
+	out := []string{current}
+	add := func(k string) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	for _, yolo := range []bool{false, true} {
+		v := a
+		v.Yolo = yolo
+		add(items.StoreKey(integration, platform, key) + "." + items.KeyToken(legacyIdentity(label, v)))
+	}
+	for _, yolo := range []bool{false, true} {
+		v := a
+		v.Yolo = yolo
+		add(items.LegacyStoreKey(integration, platform, key) + "." + items.LegacyKeyToken(legacyIdentity(label, v)))
+	}
+	return out
 }
 
 func actionJSON(a config.Action) string {
