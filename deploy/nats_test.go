@@ -1,24 +1,15 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,70 +19,9 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
+	"github.com/stewardhq/steward/internal/testkit/tlstest"
 )
-
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// writePEM writes one PEM block to path with mode.
-func writePEM(t *testing.T, path, typ string, der []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// makeTLS writes ca.pem, server.pem and server-key.pem (for 127.0.0.1 and
-// localhost) into dir: what the README's openssl commands make.
-func makeTLS(t *testing.T, dir string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Steward test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "pi.local"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost", "pi.local"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER, 0o644)
-	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", der, 0o644)
-	writePEM(t, filepath.Join(dir, "server-key.pem"), "EC PRIVATE KEY", keyDER, 0o600)
-}
 
 // machine is one machine's nkey: its public key and its 0600 seed file.
 type machine struct{ pub, seedFile string }
@@ -137,7 +67,7 @@ func loadConfig(t *testing.T, dir string) (*server.Options, machine, machine) {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	makeTLS(t, dir)
+	tlstest.Write(t, dir, "pi.local")
 	pi, gpu := newMachine(t, dir, "pi"), newMachine(t, dir, "gpu")
 	t.Setenv("STEWARD_NATS_PI_NKEY", pi.pub)
 	t.Setenv("STEWARD_NATS_GPU_NKEY", gpu.pub)
@@ -257,7 +187,7 @@ func TestNATSConfigPermissions(t *testing.T) {
 	}
 
 	// The Pi provisions everything and holds an item and a conversation.
-	piLog := &logBuffer{}
+	piLog := &logbuf.Buffer{}
 	pi := d.bus(t, d.pi, slog.New(slog.NewTextHandler(piLog, nil)), msg.LaneIO, msg.LaneScript)
 	if _, err := pi.Items().Put(ctx, "email.personal.inbox.k1", map[string]any{"title": "hello"}); err != nil {
 		t.Fatal(err)
@@ -272,7 +202,7 @@ func TestNATSConfigPermissions(t *testing.T) {
 
 	// The GPU box serves its lane with a handler doing what classify and
 	// chat.message do.
-	gpuLog := &logBuffer{}
+	gpuLog := &logbuf.Buffer{}
 	gpu := d.bus(t, d.gpu, slog.New(slog.NewTextHandler(gpuLog, &slog.HandlerOptions{Level: slog.LevelDebug})), msg.LLMLane("default"))
 	handler := func(ctx context.Context, task *msg.Task) (any, error) {
 		release, err := msg.AcquireLease(ctx)

@@ -2,19 +2,10 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,13 +14,15 @@ import (
 	"github.com/stewardhq/steward/integrations/notes"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/testkit/logbuf"
+	"github.com/stewardhq/steward/internal/testkit/tlstest"
 )
 
 // TestRunServesTLSFromConfig: gateway.tls_cert and gateway.tls_key reach the
 // gateway that `steward run` starts: it answers HTTPS only.
 func TestRunServesTLSFromConfig(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool := selfSignedCert(t, dir)
+	tf := tlstest.Write(t, dir)
+	certFile, keyFile, pool := tf.Cert, tf.Key, tf.Pool
 	port := freeAddr(t)[len("127.0.0.1:"):]
 	cfgPath := writeConfig(t, dir, fmt.Sprintf("nats:\n  listen: \"\"\ngateway:\n  listen: 127.0.0.1:%s\n  tls_cert: %s\n  tls_key: %s\n",
 		port, certFile, keyFile))
@@ -129,39 +122,4 @@ func runAppLogging(t *testing.T, o Options, log *slog.Logger) (Info, <-chan stru
 		t.Fatal("Run not ready")
 	}
 	return Info{}, nil, nil
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1 and its key under dir.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "steward test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }

@@ -3,19 +3,11 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -23,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/testkit/tlstest"
 )
 
 // serveOptions serves o until the test ends and returns the server.
@@ -159,52 +152,11 @@ func TestServerLimits(t *testing.T) {
 	}
 }
 
-// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and its key
-// into dir and returns the paths and the certificate.
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string, cert *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "steward test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err = x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "gateway.crt"), filepath.Join(dir, "gateway.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, cert
-}
-
 // TestTLS: with a certificate and key the gateway serves HTTPS only, and URL
 // says so; the token and Host checks work over it.
 func TestTLS(t *testing.T) {
-	certFile, keyFile, cert := writeSelfSigned(t, t.TempDir())
+	tf := tlstest.Write(t, t.TempDir())
+	certFile, keyFile := tf.Cert, tf.Key
 	const token = "tls-test-token"
 	srv := serveOptions(t, ServerOptions{
 		Handler:     New(Options{Config: staticConfig(testConfig())}),
@@ -215,8 +167,7 @@ func TestTLS(t *testing.T) {
 	if !strings.HasPrefix(srv.URL(), "https://127.0.0.1:") {
 		t.Fatalf("URL = %s, want https://127.0.0.1:...", srv.URL())
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool := tf.Pool
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 
 	req, _ := http.NewRequest("GET", srv.URL()+"/integrations", nil)
@@ -262,7 +213,8 @@ func TestTLS(t *testing.T) {
 
 func TestTLSOptionsChecked(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, _ := writeSelfSigned(t, dir)
+	tf := tlstest.Write(t, dir)
+	certFile, keyFile := tf.Cert, tf.Key
 	missing := filepath.Join(dir, "missing.pem")
 	for _, tt := range []struct {
 		name      string
