@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/integrations/email"
+	"github.com/stewardhq/steward/integrations/email/mailbox"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/manifest"
@@ -106,6 +107,8 @@ type world struct {
 	t        testing.TB
 	dir      string
 	imap     *dovecot.Server
+	imapPort int        // the port in the config (Dovecot's plain/STARTTLS port unless set)
+	imapLogs *syncedLog // the IMAP pool's log
 	fake     *llmfake.Server
 	unsub    *httptest.Server
 	posts    atomic.Int64
@@ -125,6 +128,24 @@ type world struct {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// syncedLog collects log output from several goroutines.
+type syncedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *syncedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 func newWorld(t *testing.T) *world {
 	return newWorldWith(t, testConfig, func(w *world) {
 		for _, name := range fixtures {
@@ -141,8 +162,19 @@ func newWorld(t *testing.T) *world {
 // newWorldWith starts Dovecot, an LLM stand-in, a TLS unsubscribe endpoint,
 // embedded NATS, the pipeline and the journal; seed fills INBOX.
 func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts ...llmfake.Option) *world {
-	w := &world{t: t, dir: t.TempDir()}
-	w.imap = dovecot.Start(t, dovecot.WithFolders("Newsletters"))
+	return newWorldOn(t, cfgTemplate, seed, nil, nil, fakeOpts...)
+}
+
+// newWorldOn is newWorldWith with more Dovecot options and the port the
+// config names (nil = Dovecot's plain/STARTTLS port).
+func newWorldOn(t testing.TB, cfgTemplate string, seed func(*world), imapOpts []dovecot.Option, port func(*dovecot.Server) int,
+	fakeOpts ...llmfake.Option) *world {
+	w := &world{t: t, dir: t.TempDir(), imapLogs: &syncedLog{}}
+	w.imap = dovecot.Start(t, append([]dovecot.Option{dovecot.WithFolders("Newsletters")}, imapOpts...)...)
+	w.imapPort = w.imap.Port()
+	if port != nil {
+		w.imapPort = port(w.imap)
+	}
 	w.fake = llmfake.New(fakeOpts...)
 	t.Cleanup(w.fake.Close)
 	w.unsub = httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -159,7 +191,7 @@ func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := fmt.Sprintf(cfgTemplate, w.fake.URL(), w.dir, w.imap.Port())
+	text := fmt.Sprintf(cfgTemplate, w.fake.URL(), w.dir, w.imapPort)
 	w.cfg, err = config.Parse([]byte(text), filepath.Join(w.dir, "config.yaml"), map[string]string{"pw": "secret"},
 		config.LoadOptions{Registry: reg, Environ: []string{}})
 	if err != nil {
@@ -176,7 +208,9 @@ func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts 
 		t.Fatal(err)
 	}
 	t.Cleanup(w.bus.Close)
-	w.integ = email.New(email.Options{UnsubscribeClient: w.unsub.Client(), Logger: quiet()})
+	pool := mailbox.NewPool(mailbox.PoolOptions{MaxPerAccount: 1, RootCAs: w.imap.CertPool(),
+		Logger: slog.New(slog.NewTextHandler(w.imapLogs, nil))})
+	w.integ = email.New(email.Options{Pool: pool, UnsubscribeClient: w.unsub.Client(), Logger: quiet()})
 	t.Cleanup(func() { _ = w.integ.Pool().Close() })
 	w.reg = reg
 	w.cfgp.Store(w.cfg)
@@ -209,7 +243,7 @@ func newWorldWith(t testing.TB, cfgTemplate string, seed func(*world), fakeOpts 
 // setConfig puts a new config in force (as a reload would).
 func (w *world) setConfig(cfgTemplate string) {
 	w.t.Helper()
-	text := fmt.Sprintf(cfgTemplate, w.fake.URL(), w.dir, w.imap.Port())
+	text := fmt.Sprintf(cfgTemplate, w.fake.URL(), w.dir, w.imapPort)
 	cfg, err := config.Parse([]byte(text), filepath.Join(w.dir, "config.yaml"), map[string]string{"pw": "secret"},
 		config.LoadOptions{Registry: w.reg, Environ: []string{}})
 	if err != nil {

@@ -17,7 +17,7 @@ func Manifest() *manifest.Manifest {
 			{Name: "username", Type: manifest.TypeString, Required: true, Description: "IMAP login name"},
 			{Name: "password", Type: manifest.TypeString, Required: true, Secret: true, Description: "IMAP password (use !secret)"},
 			{Name: "tls_verify", Type: manifest.TypeBoolean, Default: true, Description: "verify the server's TLS certificate"},
-			{Name: "imap_security", Type: manifest.TypeString, Default: "", Description: "tls (implicit, port 993), starttls, plain (loopback or a tunnel only), or empty for automatic"},
+			{Name: "imap_security", Type: manifest.TypeString, Default: "", Description: "tls (implicit, port 993), starttls, plain (loopback or a tunnel only), or empty for automatic (port 993 is implicit TLS; on another port the server's mode is detected)"},
 			{Name: "unsubscribe_private_networks", Type: manifest.TypeBoolean, Default: false, Description: "allow one-click unsubscribe URLs that resolve to private or loopback addresses (off: a stranger's mail cannot make Steward POST into your network)"},
 		},
 		Platforms: []manifest.Platform{{

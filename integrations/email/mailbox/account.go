@@ -14,8 +14,10 @@ type Security string
 
 // The security modes (see the package documentation).
 const (
-	// SecurityAuto is implicit TLS on port 993; on any other port STARTTLS
-	// when the server offers it, else plain IMAP but only to a loopback host.
+	// SecurityAuto is implicit TLS on port 993. On any other port it
+	// detects the server's mode: a server that greets at once gets STARTTLS
+	// when it offers it, else plain IMAP but only to a loopback host; a
+	// server that stays silent (waiting for a TLS hello) gets implicit TLS.
 	SecurityAuto Security = ""
 	// SecurityTLS is implicit TLS (IMAPS), normally port 993.
 	SecurityTLS Security = "tls"
@@ -28,8 +30,9 @@ const (
 	SecurityPlain Security = "plain"
 )
 
-// securityAutoPending is automatic mode on a port other than 993: STARTTLS
-// if offered, else plain for a loopback host.
+// securityAutoPending is automatic mode on a port other than 993: detect
+// implicit TLS or a plain-text greeting (then STARTTLS if offered, else plain
+// for a loopback host).
 const securityAutoPending Security = "auto"
 
 // Defaults for the zero values of Account.
@@ -37,6 +40,9 @@ const (
 	DefaultPort           = 993
 	DefaultConnectTimeout = 20 * time.Second
 	DefaultCommandTimeout = 60 * time.Second
+	// DefaultDetectWait is how long automatic mode on a port other than 993
+	// waits for a plain-text greeting before it starts a TLS handshake.
+	DefaultDetectWait = 1500 * time.Millisecond
 )
 
 // Account is one IMAP login. Its zero-value security is the safe one:
@@ -62,6 +68,10 @@ type Account struct {
 	// LOGIN included (0 = DefaultCommandTimeout).
 	ConnectTimeout time.Duration
 	CommandTimeout time.Duration
+	// DetectWait is how long automatic mode on a port other than 993 waits
+	// for a plain-text greeting before it takes the server's silence for
+	// implicit TLS (0 = DefaultDetectWait; at most half the connect timeout).
+	DetectWait time.Duration
 }
 
 // String returns "user@host:port", without the password.
@@ -96,7 +106,7 @@ func (a Account) Validate() error {
 	default:
 		problems = append(problems, fmt.Sprintf("security %q is not one of tls, starttls, plain", string(a.Security)))
 	}
-	if a.ConnectTimeout < 0 || a.CommandTimeout < 0 {
+	if a.ConnectTimeout < 0 || a.CommandTimeout < 0 || a.DetectWait < 0 {
 		problems = append(problems, "timeouts must not be negative")
 	}
 	if len(problems) > 0 {
@@ -132,6 +142,13 @@ func (a Account) connectTimeout() time.Duration {
 		return a.ConnectTimeout
 	}
 	return DefaultConnectTimeout
+}
+
+func (a Account) detectWait() time.Duration {
+	if a.DetectWait > 0 {
+		return a.DetectWait
+	}
+	return DefaultDetectWait
 }
 
 func (a Account) commandTimeout() time.Duration {

@@ -5,8 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -80,9 +83,11 @@ func (d *dialer) connect(ctx context.Context, acct Account) (*conn, error) {
 	return cn, nil
 }
 
-// open connects and greets without logging in. mode "auto" tries STARTTLS
-// and falls back to plain only for a loopback host whose server refuses
-// STARTTLS (never after a failed TLS handshake: that would be a downgrade).
+// open connects and greets without logging in. Automatic mode on a port
+// other than 993 (securityAutoPending) first finds out what the server
+// speaks (see detect); when it greets in plain text, STARTTLS is used, and
+// plain IMAP only for a loopback host whose server refuses STARTTLS — never
+// after a failed TLS handshake: that would be a downgrade.
 func (d *dialer) open(ctx context.Context, acct Account, mode Security) (*conn, error) {
 	cctx, cancel := context.WithTimeout(ctx, acct.connectTimeout())
 	defer cancel()
@@ -94,19 +99,47 @@ func (d *dialer) open(ctx context.Context, acct Account, mode Security) (*conn, 
 	// Closing the socket is the only way to interrupt the IMAP library.
 	fired := make(chan struct{})
 	stop := context.AfterFunc(cctx, func() { close(fired); _ = raw.Close() })
-	cn, err := d.handshake(cctx, acct, mode, raw)
+	var cn *conn
+	var found detection
+	if mode == securityAutoPending {
+		cn, found, err = d.detect(cctx, acct, raw)
+	} else {
+		cn, err = d.handshake(cctx, acct, mode, raw)
+	}
 	if !stop() {
 		<-fired
 		if cn != nil {
 			cn.close(false)
 		}
 		_ = raw.Close()
+		if mode == securityAutoPending && ctx.Err() == nil {
+			return nil, detectionFailed(acct, context.DeadlineExceeded, false,
+				fmt.Sprintf("no answer within %s (%s)", acct.connectTimeout(), found.why()))
+		}
 		return nil, timeoutOr(ctx, nil, "connect", acct, acct.connectTimeout())
 	}
 	if err == nil {
 		return cn, nil
 	}
 	_ = raw.Close()
+	if mode == securityAutoPending {
+		switch {
+		case found == detectedTLS && notTLS(err) && plainGreetingLate(err):
+			// It greeted in plain text after all, only later than the
+			// wait: STARTTLS, required (no plain after a failed handshake).
+			cn, err := d.open(ctx, acct, SecuritySTARTTLS)
+			if err != nil {
+				return nil, detectionFailed(acct, err, false, "the server greeted in plain text only after the TLS hello, and STARTTLS failed")
+			}
+			return cn, nil
+		case found == detectedTLS && notTLS(err):
+			return nil, detectionFailed(acct, err, true, "no IMAP greeting, and no TLS handshake either")
+		case found == detectedGarbage:
+			return nil, detectionFailed(acct, err, true, "no IMAP server: the server sent something that is not an IMAP greeting")
+		case found == detectedNothing:
+			return nil, detectionFailed(acct, err, false, "the server closed the connection without a word")
+		}
+	}
 	var refused *imap.Error
 	if (mode == securityAutoPending || mode == SecuritySTARTTLS) && errors.As(err, &refused) &&
 		refused.Type != imap.StatusResponseTypeBye {
@@ -122,6 +155,129 @@ func (d *dialer) open(ctx context.Context, acct Account, mode Security) (*conn, 
 		return nil, &Error{Op: "connect", Account: acct.String(), Permanent: true, Kind: ErrConfig, Msg: msg, Err: err}
 	}
 	return nil, classify("connect", acct, err)
+}
+
+// detection is what automatic mode saw on a port other than 993.
+type detection int
+
+const (
+	detectedNothing  detection = iota // the connection ended before anything was seen
+	detectedGreeting                  // a plain-text greeting: STARTTLS (or loopback plain)
+	detectedTLS                       // silence: the server waits for a TLS hello
+	detectedGarbage                   // bytes that are not an IMAP greeting
+)
+
+// why says what automatic mode saw, for an error message.
+func (f detection) why() string {
+	switch f {
+	case detectedTLS:
+		return "no IMAP greeting, and no TLS handshake either"
+	case detectedGreeting:
+		return "the server greeted in plain text but did not finish STARTTLS"
+	default:
+		return "nothing usable was received"
+	}
+}
+
+// detect finds out what the server on a port other than 993 speaks, on the
+// connection raw: a plain-text IMAP server (STARTTLS or not) greets at once
+// ("* OK ..."), an implicit-TLS server waits silently for the client's TLS
+// hello. It waits acct.detectWait() for a greeting: bytes that start like
+// one continue as STARTTLS (see handshake, securityAutoPending); silence
+// starts a TLS handshake on the same connection (certificates verified as
+// always). Bytes that are not an IMAP greeting are an error.
+func (d *dialer) detect(ctx context.Context, acct Account, raw net.Conn) (*conn, detection, error) {
+	wait := acct.detectWait()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 2*wait {
+		wait = time.Until(dl) / 2 // leave time for the handshake
+	}
+	buf := make([]byte, 512)
+	if err := raw.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return nil, detectedNothing, err
+	}
+	n, err := raw.Read(buf)
+	if derr := raw.SetReadDeadline(time.Time{}); derr != nil && err == nil {
+		err = derr
+	}
+	var ne net.Error
+	switch {
+	case n > 0 && buf[0] == '*':
+		cn, err := d.handshake(ctx, acct, securityAutoPending, &replayConn{Conn: raw, pending: buf[:n]})
+		return cn, detectedGreeting, err
+	case n > 0:
+		return nil, detectedGarbage, fmt.Errorf("it sent %q", printable(buf[:min(n, 40)]))
+	case err != nil && !(errors.As(err, &ne) && ne.Timeout()):
+		return nil, detectedNothing, err // closed or reset before a word
+	}
+	cn, err := d.handshake(ctx, acct, SecurityTLS, raw)
+	return cn, detectedTLS, err
+}
+
+// notTLS reports a TLS handshake that failed because the other end does not
+// speak TLS (it answered something else, or hung up), as opposed to a
+// certificate that is not valid: that is never retried another way.
+func notTLS(err error) bool {
+	var rec tls.RecordHeaderError
+	return errors.As(err, &rec) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET)
+}
+
+// plainGreetingLate reports a TLS handshake answered by a plain-text IMAP
+// greeting (a server slower to greet than the detection wait).
+func plainGreetingLate(err error) bool {
+	var rec tls.RecordHeaderError
+	return errors.As(err, &rec) && rec.RecordHeader[0] == '*'
+}
+
+// detectionFailed is the error of automatic mode when neither implicit TLS
+// nor STARTTLS worked: it says what was seen, names both modes and the
+// imap_security key. A certificate that is not valid is returned as it is
+// (the mode was right; the certificate is the problem).
+func detectionFailed(acct Account, cause error, permanent bool, why string) error {
+	var own *Error
+	if errors.As(cause, &own) {
+		if own.Kind == ErrTLS && !notTLS(own.Err) {
+			return cause
+		}
+		permanent = permanent || own.Permanent
+		if own.Msg != "" {
+			why += "; " + own.Msg
+		}
+		cause = own.Err
+	}
+	var kind error
+	if permanent {
+		kind = ErrConfig
+	}
+	return &Error{Op: "connect", Account: acct.String(), Permanent: permanent, Kind: kind,
+		Msg: fmt.Sprintf("%s: tried implicit TLS and STARTTLS on %s; set imap_security: tls | starttls | plain",
+			why, acct.addr()), Err: cause}
+}
+
+// printable shows bytes from the network safely in an error message.
+func printable(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '.'
+		}
+		return r
+	}, string(b))
+}
+
+// replayConn is a connection whose first reads return bytes already read
+// from it (the greeting seen while detecting the mode).
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 // handshake runs TLS (implicit or STARTTLS) as asked and waits for the

@@ -56,10 +56,20 @@
 //     a local Dovecot or a bridge on 127.0.0.1) or behind a tunnel; for any
 //     other host every login logs a warning, since the password crosses the
 //     network in clear text.
-//   - "" (automatic, the default): port 993 is implicit TLS; any other port
-//     uses STARTTLS when the server offers it, else plain IMAP, but only
-//     when the host is "localhost" or a loopback IP (names are not resolved
-//     for this decision). A failed TLS handshake never falls back to plain.
+//   - "" (automatic, the default): port 993 is implicit TLS. On any other
+//     port the server's mode is detected: a plain-text server greets at once
+//     ("* OK ..."), an implicit-TLS server waits silently for the client's
+//     TLS hello. Automatic mode waits [Account.DetectWait] (1.5 s) for a
+//     greeting; one that arrives leads to STARTTLS when the server offers
+//     it, else plain IMAP, but only when the host is "localhost" or a
+//     loopback IP (names are not resolved for this decision); silence leads
+//     to a TLS handshake on the same connection. A server that greets only
+//     after the TLS hello gets STARTTLS, required. A failed TLS handshake
+//     never falls back to plain, and a certificate that is not valid is
+//     never retried another way. The pool logs the mode it found once per
+//     account ("IMAP security detected: tls on port 9993"); when neither
+//     mode works the error says what the server did and names both modes
+//     and the imap_security key.
 //
 // So a local server on port 143 works without TLS out of the box, a local
 // server with a self-signed certificate on 143 needs tls_verify: false

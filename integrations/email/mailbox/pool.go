@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -58,9 +59,10 @@ type Pool struct {
 
 // accountConns is the per-key part of a pool.
 type accountConns struct {
-	acct  Account       // latest configuration seen for the key
-	slots chan struct{} // one token per connection handed out
-	idle  []*conn       // logged in and unused, most recent last
+	acct     Account       // latest configuration seen for the key
+	detected Security      // what automatic mode last found (logged when it changes)
+	slots    chan struct{} // one token per connection handed out
+	idle     []*conn       // logged in and unused, most recent last
 }
 
 // NewPool returns an empty pool; connections are opened on demand.
@@ -197,6 +199,15 @@ func (p *Pool) checkout(ctx context.Context, a *accountConns, acct Account) (*co
 	p.logins.Add(1)
 	p.log.Info("IMAP logged in", "account", acct, "security", string(cn.security),
 		"took", time.Since(start).Round(time.Millisecond))
+	if acct.mode() == securityAutoPending {
+		p.mu.Lock()
+		changed := a.detected != cn.security
+		a.detected = cn.security
+		p.mu.Unlock()
+		if changed {
+			p.log.Info(fmt.Sprintf("IMAP security detected: %s on port %d", cn.security, acct.port()), "account", acct)
+		}
+	}
 	if cn.security == SecurityPlain && !isLoopback(acct.Host) {
 		p.log.Warn("IMAP password sent unencrypted: security is plain for a host that is not this machine",
 			"account", acct)
