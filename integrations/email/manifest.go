@@ -40,11 +40,14 @@ func Manifest() *manifest.Manifest {
 			},
 			// Facts computed from the message itself; a rule on these alone has
 			// provenance "rule". authentication and calendar are mappings, tested as
-			// authentication.dkim_pass, calendar.end, ...
+			// authentication.dkim_pass, calendar.end, ... The reference's 14 sources
+			// plus subject, to_address and received_at (an ISO time, compared with
+			// "<op> now()" like calendar.end), which it stored but could not test.
 			DeterministicKeys: []string{
 				"authentication", "calendar", "domain", "from_address", "has_attachments",
 				"is_answered", "is_calendar_event", "is_forward", "is_noreply", "is_read",
 				"is_reply", "is_starred", "is_unsubscribable", "root_domain",
+				"subject", "to_address", "received_at",
 			},
 			DefaultClassifications: []manifest.Classification{
 				{Name: "human", Type: "confidence", Prompt: "is this a personal email written by a human?"},

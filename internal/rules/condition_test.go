@@ -315,7 +315,7 @@ func TestConditionWarnings(t *testing.T) {
 		kind     string
 	}{
 		{"classification.nonexistent", true, `"nonexistent" is not a classification of this platform (human, user_agreement_update, requires_response, priority)`, "never"},
-		{"subject", "hi", `"subject" is neither a deterministic fact`, "never"},
+		{"body", "hi", `"body" is neither a deterministic fact`, "never"},
 		{"authenticaton.dkim_pass", true, "neither a deterministic fact", "never"},
 		{"classification.human", 2, "outside 0..1", "confidence"},
 		{"classification.human", ">= 1.5", "outside 0..1", "confidence"},
@@ -344,8 +344,8 @@ func TestConditionWarnings(t *testing.T) {
 		t.Fatal("unknown classification matched")
 	}
 	// An unknown key never fires, even when the resolver has it.
-	c, _, _ = rules.ParseCondition("subject", "hi", nil, emailKeys(t))
-	if c.Match(rules.Facts{"subject": "hi"}, nil, now) {
+	c, _, _ = rules.ParseCondition("body", "hi", nil, emailKeys(t))
+	if c.Match(rules.Facts{"body": "hi"}, nil, now) {
 		t.Fatal("unknown key matched")
 	}
 	// Well-formed conditions produce no warning.

@@ -31,7 +31,10 @@ func TestProvenanceOf(t *testing.T) {
 		{"two classifications", email, when("classification.human", 0.8, "classification.priority", "high"), "llm"},
 		{"mixed", email, when("domain", "a.com", "classification.human", 0.8), "hybrid"},
 		{"empty", email, nil, "rule"},
-		{"unknown namespace is llm", email, when("subject", "x"), "llm"},
+		{"subject", email, when("subject", "x"), "rule"},
+		{"to_address", email, when("to_address", "me@example.org"), "rule"},
+		{"received_at", email, when("received_at", "< now()"), "rule"},
+		{"unknown namespace is llm", email, when("body", "x"), "llm"},
 		{"typo is llm", email, when("is_norepl", true), "llm"},
 		{"no deterministic keys", nil, when("domain", "a.com"), "llm"},
 		{"sdk: all deterministic", sdk, when("org", "a", "repo", "b"), "rule"},
@@ -46,8 +49,8 @@ func TestProvenanceOf(t *testing.T) {
 		})
 	}
 	// Every email deterministic source alone is rule.
-	if len(email) != 14 {
-		t.Fatalf("email has %d deterministic keys, want 14", len(email))
+	if len(email) != 17 {
+		t.Fatalf("email has %d deterministic keys, want 17 (the reference's 14, subject, to_address, received_at)", len(email))
 	}
 	for _, k := range email {
 		if got := rules.ProvenanceOf(when(k, true), email); got != "rule" {

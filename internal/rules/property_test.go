@@ -14,11 +14,12 @@ import (
 
 // conditionKeys are the keys generated rules test: the fixture's
 // classifications, an unconfigured one, email facts (plain and dotted) and a key
-// that is neither.
+// that is neither (body).
 var conditionKeys = []string{
 	"classification.human", "classification.user_agreement_update", "classification.requires_response",
 	"classification.priority", "classification.nonexistent",
-	"domain", "is_noreply", "authentication.dkim_pass", "calendar.end", "calendar.guest_count", "subject",
+	"domain", "is_noreply", "authentication.dkim_pass", "calendar.end", "calendar.guest_count", "received_at", "subject",
+	"body",
 }
 
 // genConditionValue draws a value for a key: mostly well-formed, sometimes
@@ -37,8 +38,10 @@ func genConditionValue(key string) *rapid.Generator[any] {
 			return rapid.SampledFrom([]any{"high", "low", []any{"high", "critical"}, []any{"medium"}}).Draw(t, "enum")
 		case "domain":
 			return rapid.SampledFrom([]any{"a.com", "b.com", []any{"a.com", "c.com"}}).Draw(t, "domain")
-		case "calendar.end":
+		case "calendar.end", "received_at":
 			return rapid.SampledFrom([]any{"<now()", ">now()", ">= now()"}).Draw(t, "now")
+		case "subject":
+			return rapid.SampledFrom([]any{"Hello", "", []any{"Hello", "Hi"}}).Draw(t, "subject")
 		case "calendar.guest_count":
 			return rapid.SampledFrom([]any{1, 3, 3.0, []any{2, 3}}).Draw(t, "count")
 		default:
@@ -118,7 +121,9 @@ func genFacts() *rapid.Generator[rules.Facts] {
 				map[string]any{"end": "garbage", "guest_count": "3"},
 			}),
 			genAnyValue()))
-		maybe("subject", genAnyValue())
+		maybe("subject", rapid.OneOf(rapid.SampledFrom([]any{"Hello", "Hi", ""}), genAnyValue()))
+		maybe("received_at", rapid.OneOf(rapid.SampledFrom([]any{"2020-01-01T00:00:00+01:00", "2099-01-01", "garbage"}), genAnyValue()))
+		maybe("body", genAnyValue())
 		return f
 	})
 }

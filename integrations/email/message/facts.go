@@ -11,8 +11,10 @@ import (
 )
 
 // Fact names (spec/email.md §3.5, §5.3). The deterministic ones are the
-// manifest's DeterministicKeys; message_id, to_address, subject and
-// received_at are stored but not rule sources.
+// manifest's DeterministicKeys: every fact here but message_id (stored to
+// find the message again; a rule on it is not offered). Divergence:
+// to_address, subject and received_at are rule sources too (the reference
+// stored them but rules on them never matched).
 const (
 	FactMessageID        = "message_id"
 	FactFromAddress      = "from_address"

@@ -8,11 +8,13 @@ import (
 )
 
 // deterministicKeys are the email manifest's DeterministicKeys (spec/email.md
-// §1.7), repeated here so this package's tests do not import its parent.
+// §1.7, plus subject, to_address and received_at), repeated here so this
+// package's tests do not import its parent.
 var deterministicKeys = []string{
 	"authentication", "calendar", "domain", "from_address", "has_attachments",
 	"is_answered", "is_calendar_event", "is_forward", "is_noreply", "is_read",
 	"is_reply", "is_starred", "is_unsubscribable", "root_domain",
+	"subject", "to_address", "received_at",
 }
 
 // Facts, stored as JSON and read back, work with the rules engine the way the
@@ -56,6 +58,16 @@ func TestFactsWithRules(t *testing.T) {
 		{"personal.eml", []string{`\Seen`, `\Flagged`}, "is_read", true, true},
 		{"personal.eml", []string{`\Seen`, `\Flagged`}, "is_starred", true, true},
 		{"personal.eml", []string{`\Seen`, `\Flagged`}, "is_answered", true, false},
+		// subject (decoded), to_address and received_at (an ISO time from
+		// the top Received header, compared with now() like calendar.end).
+		{"newsletter.eml", nil, "subject", "Our spring sale starts now — up to 50% off", true},
+		{"shiftjis.eml", nil, "subject", []any{"x", "会議のお知らせ"}, true},
+		{"personal.eml", nil, "subject", "Our spring sale starts now — up to 50% off", false},
+		{"newsletter.eml", nil, "to_address", "me@example.org", true},
+		{"newsletter.eml", nil, "to_address", "you@example.org", false},
+		{"personal.eml", nil, "received_at", "<now()", true},
+		{"personal.eml", nil, "received_at", ">now()", false},
+		{"personal.eml", nil, "received_at", "2025-03-03T09:15:02-08:00", true},
 	}
 	for _, tt := range tests {
 		c, _, err := rules.ParseCondition(tt.key, tt.value, nil, deterministicKeys)
