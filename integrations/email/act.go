@@ -124,6 +124,9 @@ func verifyMessage(it *items.Item, f *mailbox.Fetched, m *message.Message) strin
 	return ""
 }
 
+// The actor keys drafts by their ledger key, so they are exactly once.
+var _ platform.KeyedActor = (*actor)(nil)
+
 // actor performs the inbox actions on one message.
 type actor struct {
 	p          *inbox

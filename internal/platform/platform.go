@@ -75,6 +75,26 @@ type Actor interface {
 	Close(err error)
 }
 
+// KeyedActor is an Actor that can give an at-most-once action's side effect
+// an identity derived from the action's ledger key (a draft's Message-ID),
+// and so find out after a crash whether it happened: such actions become
+// exactly once. The pipeline uses it when an actor implements it; an actor
+// asserts it does with var _ platform.KeyedActor = (*actor)(nil).
+type KeyedActor interface {
+	Actor
+	// PerformKeyed is Perform for the at-most-once action ledgered under key.
+	PerformKeyed(ctx context.Context, a config.Action, key string) (humanLog string, err error)
+	// Resumable reports whether Resume can tell, for this action, whether its
+	// side effect happened.
+	Resumable(a config.Action) bool
+	// Resume finishes the action whose attempt under key was interrupted
+	// (a crash between the ledger intent and its completion) without
+	// repeating a side effect that happened. ok is false, and nothing is
+	// done, when the actor cannot tell for this action (it stays at most
+	// once). An error wrapped with NotPerformed means nothing happened.
+	Resume(ctx context.Context, a config.Action, key string) (humanLog string, ok bool, err error)
+}
+
 // Integration is an integration type compiled into Steward.
 type Integration interface {
 	Manifest() *manifest.Manifest

@@ -55,9 +55,10 @@ type actPayload struct {
 //     draft_reply) looks for its ledger entry (key <item store key>.<64-bit
 //     token of ActionIdentity>, or a key an earlier version used) and skips
 //     the action when one exists — a redelivery after a crash never repeats
-//     it, nor does a second rule deciding the same action; an interrupted intent of the same task is resumed when the actor can
-//     tell whether the side effect happened (keyedActor: drafts are found by
-//     their Message-ID, so they are exactly once), and marked failed otherwise;
+//     it, nor does a second rule deciding the same action; an interrupted
+//     intent of the same task is resumed when the actor can tell whether the
+//     side effect happened (platform.KeyedActor: drafts are found by their
+//     Message-ID, so they are exactly once), and marked failed otherwise;
 //  4. opens the integration's Actor (connects, finds and checks the message),
 //     then writes the intent, right before the side effect, asks the actor to
 //     perform the action, and records the outcome in the ledger and the daily
@@ -172,7 +173,7 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			}
 		}
 		var line string
-		ka, keyed := actor.(keyedActor)
+		ka, keyed := actor.(platform.KeyedActor)
 		if keyed && once {
 			line, err = ka.PerformKeyed(ctx, match.Action, ledgerKey)
 		} else {
@@ -317,23 +318,6 @@ func declaredOnce(r *resolved, a config.Action) bool {
 	return false
 }
 
-// keyedActor is an Actor that can give an at-most-once action's side effect
-// an identity derived from its ledger key (a draft's Message-ID), and so find
-// out after a crash whether it happened: such actions become exactly-once.
-// (It belongs with platform.Actor; an actor implements it structurally.)
-type keyedActor interface {
-	// PerformKeyed is Perform for the action ledgered under key.
-	PerformKeyed(ctx context.Context, a config.Action, key string) (string, error)
-	// Resumable reports whether Resume can tell, for this action, whether its
-	// side effect happened.
-	Resumable(a config.Action) bool
-	// Resume finishes the action whose attempt under key was interrupted
-	// without repeating a side effect that happened. ok is false, and nothing
-	// is done, when the actor cannot tell for this action (it stays at most
-	// once).
-	Resume(ctx context.Context, a config.Action, key string) (line string, ok bool, err error)
-}
-
 // findLedger returns the first of keys that has a ledger entry ("" = none).
 func (e *Engine) findLedger(ctx context.Context, keys ...string) (string, error) {
 	for _, k := range keys {
@@ -352,10 +336,10 @@ func (e *Engine) findLedger(ctx context.Context, keys ...string) (string, error)
 // resume handles an at-most-once action that already has a ledger entry.
 // Done or failed: nothing to do. An intent of this very task (its earlier
 // attempt was interrupted between the intent and the completion): an actor
-// that can tell (keyedActor) finishes it exactly once and the entry becomes
-// done; otherwise the entry becomes failed and the action is never repeated.
-// An intent of another task may still be in flight and is left alone; an
-// intent from before the upgrade (under the legacy key) is never resumed.
+// that can tell (platform.KeyedActor) finishes it exactly once and the entry
+// becomes done; otherwise the entry becomes failed and the action is never
+// repeated. An intent of another task may still be in flight and is left
+// alone; an intent under an earlier version's key is never resumed.
 // resumed reports whether the action is now done by this call.
 func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, r *resolved, p actPayload, pl platform.Platform,
 	actor *platform.Actor, match rules.PlannedAction) (line string, resumed bool, err error) {
@@ -386,8 +370,8 @@ func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, 
 		*actor = a
 	}
 	if ok {
-		var ka keyedActor
-		if ka, ok = (*actor).(keyedActor); ok {
+		var ka platform.KeyedActor
+		if ka, ok = (*actor).(platform.KeyedActor); ok {
 			line, ok, err = ka.Resume(ctx, match.Action, ledgerKey)
 		}
 	}
