@@ -123,6 +123,30 @@ type Bus struct {
 	// slot of this process that finishes its task right after an urgent publish
 	// never skips the urgent one while the doorbell is still on its way.
 	local map[string]map[*laneWake]struct{}
+
+	runMu sync.Mutex
+	// running are the ids of the tasks this process's workers run now (guarded
+	// by runMu), so a redelivery of one of them is not run a second time here.
+	running map[string]struct{}
+}
+
+// claimRun records that this process runs task id; false when it already does.
+// The returned release forgets it.
+func (b *Bus) claimRun(id string) (release func(), ok bool) {
+	b.runMu.Lock()
+	defer b.runMu.Unlock()
+	if _, busy := b.running[id]; busy {
+		return nil, false
+	}
+	if b.running == nil {
+		b.running = map[string]struct{}{}
+	}
+	b.running[id] = struct{}{}
+	return func() {
+		b.runMu.Lock()
+		defer b.runMu.Unlock()
+		delete(b.running, id)
+	}, true
 }
 
 // laneWake wakes a lane served in this process for a task of a priority.

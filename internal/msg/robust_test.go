@@ -459,3 +459,42 @@ func TestUrgentTaskOfKilledWorkerPassesThroughStale(t *testing.T) {
 		t.Fatalf("ran %d times", runs.Load())
 	}
 }
+
+// A task redelivered to the process that still runs it (its heartbeats came
+// later than the consumer's ack wait: here the consumer was given a shorter
+// one than the worker heartbeats for) is not run a second time there.
+func TestRedeliveryWhileRunningHereIsNotRunTwice(t *testing.T) {
+	env := newEnv(t, "")
+	var logs logBuffer
+	b := env.bus(t, func(o *Options) { o.AckWait, o.Logger = 3*time.Second, logs.logger() })
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	var runs atomic.Int64
+	serve(t, b, LaneIO, 2, func(ctx context.Context, task *Task) (any, error) {
+		runs.Add(1)
+		select {
+		case <-release:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	p := mustPublish(t, b, Spec{Type: "test.slowbeat"})
+	waitStatus(t, b, p.ID, StateActive)
+	// Another process shortens the consumers' ack wait below the heartbeat
+	// interval of b's workers (1s): the server redelivers the running task.
+	env.bus(t, func(o *Options) { o.AckWait, o.Lanes = 300*time.Millisecond, []string{LaneIO} })
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(logs.String(), "not running it twice"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no redelivery seen; runs %d", runs.Load())
+		}
+	}
+	once.Do(func() { close(release) })
+	if st := waitStatus(t, b, p.ID, StateDone, StateFailed); st.Status != StateDone || st.Attempts != 1 {
+		t.Fatalf("%+v", st)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("ran %d times", n)
+	}
+}

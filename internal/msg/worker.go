@@ -354,6 +354,16 @@ func (w *laneWorker) run(m jetstream.Msg) {
 		w.malformed(ctx, m, meta, err)
 		return
 	}
+	release, ok := b.claimRun(rec.ID)
+	if !ok {
+		// Redelivered while it still runs here: its heartbeats came late (a busy
+		// machine, a connection blip) and the server gave up on them. The running
+		// attempt's heartbeats, ack or nak settle the message (they name it by its
+		// stream sequence), so this copy is left alone rather than run twice.
+		b.log.Warn("task redelivered while it still runs in this process; not running it twice", "task", rec.ID, "deliveries", delivered)
+		return
+	}
+	defer release()
 	attempt, returned := delivered, 0
 	if delivered > 1 {
 		// A redelivery: if the previous attempt recorded an outcome but its ack was
