@@ -117,10 +117,13 @@ type Task struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	Provenance string          `json:"provenance,omitempty"`
 	Payload    json.RawMessage `json:"payload"`
-	// Attempt is 1 on the first delivery.
+	// Attempt is 1 on the first delivery. A delivery that a graceful shutdown
+	// gave back to the queue is not an attempt (the next one has the same
+	// number); one cut short by a crash or kill -9 is.
 	Attempt int `json:"-"`
 	// MaxAttempts is the bound on attempts: an error on attempt MaxAttempts is
-	// final even when it is transient.
+	// final even when it is transient, and a task delivered again after its
+	// worker died during attempt MaxAttempts fails without running.
 	MaxAttempts int `json:"-"`
 }
 

@@ -59,8 +59,9 @@ type Options struct {
 	// that a reply cut short by a crash is redelivered within seconds (default 5s,
 	// never more than AckWait). Their handlers heartbeat every UrgentAckWait/3.
 	UrgentAckWait time.Duration
-	// MaxAttempts bounds the deliveries of a task that keeps failing transiently
-	// (default 5).
+	// MaxAttempts bounds the attempts of a task that keeps failing transiently,
+	// or whose worker keeps dying (crash, kill -9) while it runs (default 5).
+	// Deliveries that a graceful shutdown gave back do not count.
 	MaxAttempts int
 	// Backoff is the delay before attempt n+1 after transient failure n (default
 	// 1s, 5s, 30s, 2m, 10m; the last value repeats).
