@@ -350,6 +350,15 @@ func (s *Server) TLSPort() int { return s.tlsPort }
 // certificate (nil without [WithTLS]).
 func (s *Server) CertPool() *x509.CertPool { return s.certPool }
 
+// CAFile returns the path of the PEM file of that CA, e.g. for SSL_CERT_FILE
+// of a steward process ("" without [WithTLS]).
+func (s *Server) CAFile() string {
+	if s.certPool == nil {
+		return ""
+	}
+	return filepath.Join(s.dir, caFile)
+}
+
 // Password returns the password of a configured user ("" if unknown).
 func (s *Server) Password(user string) string { return s.users[user] }
 

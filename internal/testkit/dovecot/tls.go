@@ -14,9 +14,14 @@ import (
 	"time"
 )
 
+// caFile is the file name of the test CA's certificate in the server's
+// directory.
+const caFile = "ca.pem"
+
 // writeTestCertificate creates a throw-away CA and a server certificate for
-// 127.0.0.1 and localhost signed by it, writes cert.pem and key.pem into dir
-// and returns a pool trusting the CA.
+// 127.0.0.1 and localhost signed by it, writes cert.pem, key.pem and the CA
+// (ca.pem, for a process that reads SSL_CERT_FILE) into dir and returns a
+// pool trusting the CA.
 func writeTestCertificate(dir string) (*x509.CertPool, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -70,6 +75,9 @@ func writeTestCertificate(dir string) (*x509.CertPool, error) {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, caFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
