@@ -88,11 +88,7 @@ nats.credentials, else the embedded server's generated <data>/nats/steward.nk
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tCREATED\tERROR")
 			for _, s := range list {
-				errText := s.Error
-				if len(errText) > 60 {
-					errText = errText[:57] + "..."
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.Attempts, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), errText)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.ID, statusText(s), s.Attempts, s.CreatedAt.Local().Format("2006-01-02 15:04:05"), errorText(s.Error))
 			}
 			return tw.Flush()
 		}),
@@ -155,4 +151,23 @@ func checkTaskState(s string) error {
 		return nil
 	}
 	return fmt.Errorf("--status %q: not a task state (allowed: %s)", s, strings.Join(taskStates(), ", "))
+}
+
+// statusText is a record's state as `tasks ls` shows it: an active record
+// that no worker has heartbeated for a while says "active (stale)".
+func statusText(s msg.Status) string {
+	if s.Stale {
+		return s.Status + " (stale)"
+	}
+	return s.Status
+}
+
+// errorText is an error as `tasks ls` shows it: on one line, without terminal
+// control sequences (errors can quote mail), at most 60 characters.
+func errorText(e string) string {
+	r := []rune(strings.Join(strings.Fields(terminalSafe(e)), " "))
+	if len(r) > 60 {
+		return string(r[:57]) + "..."
+	}
+	return string(r)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stewardhq/steward/internal/msg"
 )
 
 // Finding 11: what `steward chat` prints comes from an LLM that read attacker
@@ -189,5 +191,30 @@ func TestNATSKeyCommand(t *testing.T) {
 	}
 	if again := run(); again != pub {
 		t.Fatal("an existing key was replaced")
+	}
+}
+
+func TestTasksLsColumns(t *testing.T) {
+	for _, c := range []struct {
+		st   msg.Status
+		want string
+	}{
+		{msg.Status{Status: msg.StateActive}, "active"},
+		{msg.Status{Status: msg.StateActive, Stale: true}, "active (stale)"},
+		{msg.Status{Status: msg.StateFailed}, "failed"},
+	} {
+		if got := statusText(c.st); got != c.want {
+			t.Errorf("statusText(%+v) = %q, want %q", c.st, got, c.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"plain":                  "plain",
+		"two\nlines\x1b[31m red": "two lines[31m red",
+		strings.Repeat("é", 70):  strings.Repeat("é", 57) + "...",
+		"tab\tand  spaces":       "tab and spaces",
+	} {
+		if got := errorText(in); got != want {
+			t.Errorf("errorText(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
