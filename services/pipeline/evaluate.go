@@ -33,7 +33,7 @@ func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	planned := r.rules.Evaluate(rules.Facts(r.item.Facts), r.item.Classification, e.o.Now())
+	planned := oneTaskPerIdentity(r.rules.Evaluate(rules.Facts(r.item.Facts), r.item.Classification, e.o.Now()))
 	rulesHash := r.d.rulesHash[ref.Integration+"/"+ref.Platform]
 
 	var acts []plannedAction
@@ -94,6 +94,45 @@ func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"actions": queued}, nil
+}
+
+// oneTaskPerIdentity keeps one script or service action per ActionIdentity
+// (label and configuration, not the rule nor !yolo): several rules deciding
+// the same call queue one task, carrying the strongest provenance among them
+// (rule, then hybrid, then llm), in the place of the first. Platform actions
+// are kept as they are: the act stage re-finds each by its rule and the
+// ledger performs an at-most-once one once.
+func oneTaskPerIdentity(planned []rules.PlannedAction) []rules.PlannedAction {
+	out := make([]rules.PlannedAction, 0, len(planned))
+	at := map[string]int{} // identity → index in out
+	for _, pa := range planned {
+		if pa.Action.Kind != config.ActionScript && pa.Action.Kind != config.ActionService {
+			out = append(out, pa)
+			continue
+		}
+		id := ActionIdentity(pa.Label, pa.Action)
+		i, seen := at[id]
+		switch {
+		case !seen:
+			at[id] = len(out)
+			out = append(out, pa)
+		case strength(pa.Provenance) > strength(out[i].Provenance):
+			out[i] = pa
+		}
+	}
+	return out
+}
+
+// strength orders provenances: rule above hybrid above llm (and anything
+// else, which counts as llm).
+func strength(provenance string) int {
+	switch provenance {
+	case rules.ProvenanceRule:
+		return 2
+	case rules.ProvenanceHybrid:
+		return 1
+	}
+	return 0
 }
 
 func publishedNote(p msg.Published) string {

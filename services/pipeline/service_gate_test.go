@@ -364,3 +364,41 @@ func TestEvaluatedTasksPassTheGate(t *testing.T) {
 		t.Fatalf("send tasks' provenances: %v", provs)
 	}
 }
+
+// Two rules deciding the same service call for one item (one on a fact, one
+// from the LLM tagged !yolo) queue one task, with rule provenance: an
+// action's identity is its label and configuration, not the rule nor !yolo.
+func TestSameServiceCallFromTwoRulesOneTask(t *testing.T) {
+	h := newGateHarness(t, true, true)
+	ctx := context.Background()
+	if _, err := h.engine.env().UpdateItem(ctx, "notes.mine", "feed", "both", func(it *items.Item, _ bool) error {
+		it.Facts = map[string]any{"author": "boss"}
+		it.Classification = map[string]any{"urgent": 0.9}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"integration": "notes.mine", "platform": "feed", "key": "both"})
+	res, err := h.engine.evaluate(ctx, &msg.Task{ID: "eval-both", Type: "notes.feed.evaluate", Payload: payload, Attempt: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := res.(map[string]any)["actions"].([]string)
+	n := 0
+	for _, q := range queued {
+		if strings.HasPrefix(q, "service:tools.default.send ") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("queued %q: want one send", queued)
+	}
+	waitFor(t, 10*time.Second, "the send to run", func() bool { return h.runs("service.tools.send") == 1 })
+	sends, err := h.bus.Tasks(ctx, func(s *msg.Status) bool { return s.Type == "service.tools.send" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sends) != 1 || sends[0].Provenance != msg.ProvenanceRule {
+		t.Fatalf("send tasks %+v; want one with rule provenance", sends)
+	}
+}
