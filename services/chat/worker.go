@@ -225,7 +225,7 @@ func (s *Service) card(d *derived, proposal any, taskID string) (*record, string
 		options[i] = map[string]any{"id": o.ID, "label": o.Label}
 	}
 	r := s.newRecord(roleSystem, typeConfirmation, content, map[string]any{
-		keyProposalID: randomHex(4),
+		keyProposalID: randomHex(8), // 64 bits, like every other id
 		"action":      name,
 		"parameters":  params,
 		"description": desc,

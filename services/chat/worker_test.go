@@ -15,7 +15,7 @@ import (
 	"github.com/stewardhq/steward/internal/testkit/llmfake"
 )
 
-var proposalIDRE = regexp.MustCompile(`^[0-9a-f]{8}$`)
+var proposalIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // chat.message end to end: plain and structured replies, proposals, and the
 // plain-text fallback.

@@ -37,8 +37,8 @@ func validIntegrationID(id string) bool {
 	return ok && validName(typ) && validName(name)
 }
 
-// validProposalID reports whether id can be a proposal id (the service makes 8
-// lower-case hex characters).
+// validProposalID reports whether id can be a proposal id (the service makes 16
+// lower-case hex characters; older conversations hold 8).
 func validProposalID(id string) bool { return validName(id) }
 
 // validOptionID reports whether id can be a proposal option id ("approve",
