@@ -267,6 +267,9 @@ func (p *parser) positiveDuration(n *yaml.Node, key string, secondsDefault bool)
 	return 0, false
 }
 
+// shellVarRE matches a bash variable name (a script's output:).
+var shellVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 func (p *parser) scripts(top *obj, cfg *Config) {
 	o, ok := p.object(top.get("scripts"), "scripts", "a mapping of script names to definitions (name: {shell: ...})")
 	if !ok {
@@ -299,7 +302,13 @@ func (p *parser) scripts(top *obj, cfg *Config) {
 			p.errAt(so.keyNode("shell"), so.key("shell"), "required: the bash source the script runs")
 		}
 		if v, ok := p.text(so.get("output"), so.key("output")); ok {
-			s.Output = v
+			// The name is pasted into the capture line the runner appends
+			// to the script, so only a shell variable name is accepted.
+			if shellVarRE.MatchString(v) {
+				s.Output = v
+			} else {
+				p.errAt(so.get("output"), so.key("output"), "expected the name of a shell variable (letters, digits, _; not starting with a digit), got %q", v)
+			}
 		}
 		if v, ok := p.text(so.get("on_output"), so.key("on_output")); ok {
 			s.OnOutput = v

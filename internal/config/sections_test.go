@@ -132,6 +132,8 @@ scripts:
 		"bad timeout":  "scripts:\n  s: {shell: x, timeout: 0}\n",
 		"inputs text":  "scripts:\n  s: {shell: x, inputs: domain}\n",
 		"reversible 2": "scripts:\n  s: {shell: x, reversible: 2}\n",
+		"output expr":  "scripts:\n  s: {shell: x, output: \"X}; rm -rf ~; #\"}\n",
+		"output digit": "scripts:\n  s: {shell: x, output: 1X}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			errs := parseErrors(t, llmsDefault+doc, nil)
