@@ -69,7 +69,7 @@ func decodeRequest(r *http.Request, raw []byte) Request {
 		return req
 	}
 	var f struct {
-		Contents []Content       `json:"contents"`
+		Contents []Content        `json:"contents"`
 		Tools    []map[string]any `json:"tools"`
 	}
 	if json.Unmarshal(raw, &f) == nil {
