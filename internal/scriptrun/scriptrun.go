@@ -69,8 +69,16 @@ const (
 	StewardInputPrefix = "STEWARD_INPUT_"
 )
 
-// ErrTimeout is wrapped by Run's error when the script ran out of time.
-var ErrTimeout = errors.New("script timed out")
+// Errors Run wraps.
+var (
+	// ErrTimeout: the script ran out of time (and was killed).
+	ErrTimeout = errors.New("script timed out")
+	// ErrInvalid: the Spec cannot run (see Validate); nothing was started.
+	ErrInvalid = errors.New("invalid script")
+	// ErrNotStarted: bash could not be started (no temporary directory, no
+	// bash); the script did not run, so running it again is safe.
+	ErrNotStarted = errors.New("script not started")
+)
 
 // nameRE is what an input name or the output variable must look like: a shell
 // variable name (an input name is upper-cased first).
@@ -137,30 +145,27 @@ func Run(ctx context.Context, s Spec) (*Result, error) {
 	if s.MaxOutput <= 0 {
 		s.MaxOutput = DefaultMaxOutput
 	}
-	if s.Output != "" && !nameRE.MatchString(s.Output) {
-		return nil, fmt.Errorf("script %s: output %q is not a shell variable name", s.Name, s.Output)
+	if err := Validate(s); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "steward-script-")
 	if err != nil {
-		return nil, fmt.Errorf("script %s: %w", s.Name, err)
+		return nil, fmt.Errorf("script %s: %w: %w", s.Name, ErrNotStarted, err)
 	}
 	defer os.RemoveAll(dir)
 	work := filepath.Join(dir, "work")
 	if err := os.Mkdir(work, 0o700); err != nil {
-		return nil, fmt.Errorf("script %s: %w", s.Name, err)
+		return nil, fmt.Errorf("script %s: %w: %w", s.Name, ErrNotStarted, err)
 	}
 	logFile, outFile, scriptFile := filepath.Join(dir, "log.txt"), filepath.Join(dir, "out.txt"), filepath.Join(dir, "script.sh")
-	env, err := environ(s, work, logFile, outFile)
-	if err != nil {
-		return nil, fmt.Errorf("script %s: %w", s.Name, err)
-	}
+	env := environ(s, work, logFile, outFile)
 	if err := os.WriteFile(scriptFile, []byte(source(s)), 0o600); err != nil {
-		return nil, fmt.Errorf("script %s: %w", s.Name, err)
+		return nil, fmt.Errorf("script %s: %w: %w", s.Name, ErrNotStarted, err)
 	}
 	bash := s.Bash
 	if bash == "" {
 		if bash, err = lookBash(); err != nil {
-			return nil, fmt.Errorf("script %s: %w", s.Name, err)
+			return nil, fmt.Errorf("script %s: %w: %w", s.Name, ErrNotStarted, err)
 		}
 	}
 
@@ -175,7 +180,7 @@ func Run(ctx context.Context, s Spec) (*Result, error) {
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("script %s: start bash: %w", s.Name, err)
+		return nil, fmt.Errorf("script %s: %w: start bash: %w", s.Name, ErrNotStarted, err)
 	}
 	waitErr := cmd.Wait()
 	// Whatever the script started and left running dies with it.
@@ -219,9 +224,27 @@ func source(s Spec) string {
 	return b.String()
 }
 
+// Validate reports (wrapping ErrInvalid) why s cannot run: an input name that
+// is not a shell variable name once upper-cased, an input value with a NUL
+// byte, an output that is not a shell variable name.
+func Validate(s Spec) error {
+	if s.Output != "" && !nameRE.MatchString(s.Output) {
+		return fmt.Errorf("script %s: %w: output %q is not a shell variable name", s.Name, ErrInvalid, s.Output)
+	}
+	for k, v := range s.Inputs {
+		if !nameRE.MatchString(strings.ToUpper(k)) {
+			return fmt.Errorf("script %s: %w: input %q cannot be a shell variable name (use letters, digits and _)", s.Name, ErrInvalid, k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("script %s: %w: input %q contains a NUL byte", s.Name, ErrInvalid, k)
+		}
+	}
+	return nil
+}
+
 // environ builds the child's environment from nothing (sorted, one entry per
-// name).
-func environ(s Spec, work, logFile, outFile string) ([]string, error) {
+// name); s has been validated.
+func environ(s Spec, work, logFile, outFile string) []string {
 	home := s.Home
 	if home == "" {
 		home = work
@@ -232,12 +255,6 @@ func environ(s Spec, work, logFile, outFile string) ([]string, error) {
 	}
 	for k, v := range s.Inputs {
 		name := strings.ToUpper(k)
-		if !nameRE.MatchString(name) {
-			return nil, fmt.Errorf("input %q cannot be a shell variable name (use letters, digits and _)", k)
-		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return nil, fmt.Errorf("input %q contains a NUL byte", k)
-		}
 		vars[InputPrefix+name] = v
 		vars[StewardInputPrefix+name] = v
 	}
@@ -246,7 +263,7 @@ func environ(s Spec, work, logFile, outFile string) ([]string, error) {
 		out = append(out, k+"="+v)
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 // lookBash finds bash in DefaultPath (not in Steward's own PATH).

@@ -172,6 +172,13 @@ wait`})
 	assertGone(t, pidFile)
 }
 
+func TestNotStarted(t *testing.T) {
+	_, err := Run(context.Background(), Spec{Shell: "true", Bash: filepath.Join(t.TempDir(), "no-bash")})
+	if !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("err = %v, want ErrNotStarted", err)
+	}
+}
+
 func TestInvalidSpec(t *testing.T) {
 	for name, s := range map[string]Spec{
 		"input name":  {Shell: "true", Inputs: map[string]string{"my-key": "v"}},
@@ -179,8 +186,8 @@ func TestInvalidSpec(t *testing.T) {
 		"output name": {Shell: "true", Output: "X}; rm -rf ~; #"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Run(context.Background(), s); err == nil {
-				t.Error("Run accepted it")
+			if _, err := Run(context.Background(), s); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Run: %v, want ErrInvalid", err)
 			}
 		})
 	}

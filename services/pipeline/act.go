@@ -162,14 +162,15 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			}
 		}
 		if once {
-			if _, err := e.o.Bus.Ledger().Create(ctx, ledgerKey, entry); err != nil {
-				if errors.Is(err, msg.ErrExists) {
-					// Another task got there between the lookup and now.
-					skipped = append(skipped, match.Label+" (already done)")
-					continue
-				}
+			created, err := e.writeIntent(ctx, ledgerKey, entry)
+			if err != nil {
 				lastErr = err
 				return nil, err
+			}
+			if !created {
+				// Another task got there between the lookup and now.
+				skipped = append(skipped, match.Label+" (already done)")
+				continue
 			}
 		}
 		var line string
@@ -195,10 +196,7 @@ func (e *Engine) act(ctx context.Context, t *msg.Task) (any, error) {
 			}
 			return nil, fmt.Errorf("%s: %w", match.Label, err)
 		}
-		entry.State, entry.At = LedgerDone, e.o.Now().UTC()
-		if _, err := e.o.Bus.Ledger().Put(ctx, ledgerKey, entry); err != nil {
-			e.o.Logger.Warn("could not record a done action", "ledger", ledgerKey, "err", err)
-		}
+		e.recordDone(ctx, ledgerKey, entry)
 		if line != "" {
 			e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration,
 				Platform: p.Platform, Item: p.Key, ID: ledgerKey + ":" + t.ID, Text: line})
@@ -235,8 +233,15 @@ func findPlanned(current []rules.PlannedAction, want plannedAction) (rules.Plann
 // honours every key an earlier version may have used for the same action
 // (see ledgerLookupKeys).
 func LedgerKeys(integration, platform, key, label string, a config.Action) (current, legacy string) {
-	return items.StoreKey(integration, platform, key) + "." + items.KeyToken(ActionIdentity(label, a)),
+	return ledgerKey(items.StoreKey(integration, platform, key), label, a),
 		items.LegacyStoreKey(integration, platform, key) + "." + items.LegacyKeyToken(legacyIdentity(label, a))
+}
+
+// ledgerKey is the ledger key of an action on what storeKey names: an item's
+// store key, or, for a script run that no item decided, its task's (see
+// scriptLedgerKey).
+func ledgerKey(storeKey, label string, a config.Action) string {
+	return storeKey + "." + items.KeyToken(ActionIdentity(label, a))
 }
 
 // ActionIdentity is what makes two decided actions the same side effect for
@@ -343,21 +348,9 @@ func (e *Engine) findLedger(ctx context.Context, keys ...string) (string, error)
 // resumed reports whether the action is now done by this call.
 func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, r *resolved, p actPayload, pl platform.Platform,
 	actor *platform.Actor, match rules.PlannedAction) (line string, resumed bool, err error) {
-	var entry LedgerEntry
-	rev, err := e.o.Bus.Ledger().Get(ctx, ledgerKey, &entry)
-	if err != nil {
-		return "", false, fmt.Errorf("ledger %s: %w", ledgerKey, err)
-	}
-	if entry.State != LedgerIntent || entry.Task != taskID {
-		return "", false, nil
-	}
-	// Claim the intent (compare-and-set): two redeliveries never both resume.
-	entry.At = e.o.Now().UTC()
-	if rev, err = e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
-		if errors.Is(err, msg.ErrConflict) {
-			return "", false, nil
-		}
-		return "", false, fmt.Errorf("ledger %s: %w", ledgerKey, err)
+	entry, rev, claimed, err := e.claimIntent(ctx, ledgerKey, taskID)
+	if err != nil || !claimed {
+		return "", false, err
 	}
 	// Only an intent under today's key was written with a side effect keyed
 	// by it; one from before the upgrade cannot be found again.
@@ -377,12 +370,8 @@ func (e *Engine) resume(ctx context.Context, ledgerKey, current, taskID string, 
 	}
 	switch {
 	case !ok:
-		entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
-		if _, err := e.o.Bus.Ledger().Update(ctx, ledgerKey, entry, rev); err != nil {
-			if errors.Is(err, msg.ErrConflict) {
-				return "", false, nil
-			}
-			return "", false, fmt.Errorf("ledger %s: %w", ledgerKey, err)
+		if marked, err := e.markInterrupted(ctx, ledgerKey, entry, rev); err != nil || !marked {
+			return "", false, err
 		}
 		e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration, Platform: p.Platform,
 			Item: p.Key, ID: ledgerKey + ":interrupted",
@@ -411,9 +400,78 @@ func (e *Engine) recordFailure(ctx context.Context, ledgerKey string, entry Ledg
 		_ = e.o.Bus.Ledger().Delete(ctx, ledgerKey)
 		return
 	}
-	entry.State, entry.Error, entry.At = LedgerFailed, err.Error(), e.o.Now().UTC()
-	_, _ = e.o.Bus.Ledger().Put(ctx, ledgerKey, entry)
+	e.recordFailed(ctx, ledgerKey, entry, err)
 	e.audit(ctx, audit.Event{Source: p.Integration, Kind: audit.KindAction, Integration: p.Integration,
 		Platform: p.Platform, Item: p.Key, ID: ledgerKey + ":failed",
 		Text: fmt.Sprintf("Failed %s on %s (not retried: it may have happened): %v", label, describeItem(r.item), err)})
+}
+
+// The ledger steps every at-most-once side effect shares (the act stage's
+// platform actions and the script.run handler's irreversible scripts).
+
+// writeIntent records, right before an at-most-once side effect, that it is
+// about to happen. created is false when an entry exists already: another task
+// got there first, and the side effect must not happen.
+func (e *Engine) writeIntent(ctx context.Context, key string, entry LedgerEntry) (created bool, err error) {
+	if _, err := e.o.Bus.Ledger().Create(ctx, key, entry); err != nil {
+		if errors.Is(err, msg.ErrExists) {
+			return false, nil
+		}
+		return false, fmt.Errorf("ledger %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// claimIntent reads the entry under key and, when it is an intent of taskID
+// (an earlier attempt of this task was interrupted between the intent and the
+// completion), claims it with a compare-and-set, so two redeliveries never
+// both handle it. claimed is false for any other entry (done, failed, another
+// task's intent) or when another writer won the claim.
+func (e *Engine) claimIntent(ctx context.Context, key, taskID string) (entry LedgerEntry, rev uint64, claimed bool, err error) {
+	rev, err = e.o.Bus.Ledger().Get(ctx, key, &entry)
+	if err != nil {
+		return entry, 0, false, fmt.Errorf("ledger %s: %w", key, err)
+	}
+	if entry.State != LedgerIntent || entry.Task != taskID {
+		return entry, rev, false, nil
+	}
+	entry.At = e.o.Now().UTC()
+	if rev, err = e.o.Bus.Ledger().Update(ctx, key, entry, rev); err != nil {
+		if errors.Is(err, msg.ErrConflict) {
+			return entry, 0, false, nil
+		}
+		return entry, 0, false, fmt.Errorf("ledger %s: %w", key, err)
+	}
+	return entry, rev, true, nil
+}
+
+// markInterrupted records a claimed intent (revision rev) as failed: the side
+// effect may or may not have happened and is never repeated. marked is false
+// when another writer changed the entry first.
+func (e *Engine) markInterrupted(ctx context.Context, key string, entry LedgerEntry, rev uint64) (marked bool, err error) {
+	entry.State, entry.Error, entry.At = LedgerFailed, "interrupted (Steward stopped while it ran); not repeated", e.o.Now().UTC()
+	if _, err := e.o.Bus.Ledger().Update(ctx, key, entry, rev); err != nil {
+		if errors.Is(err, msg.ErrConflict) {
+			return false, nil
+		}
+		return false, fmt.Errorf("ledger %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// recordFailed records an at-most-once action that failed after its intent:
+// it may have happened, so it is never repeated.
+func (e *Engine) recordFailed(ctx context.Context, key string, entry LedgerEntry, cause error) {
+	entry.State, entry.Error, entry.At = LedgerFailed, cause.Error(), e.o.Now().UTC()
+	if _, err := e.o.Bus.Ledger().Put(ctx, key, entry); err != nil {
+		e.o.Logger.Warn("could not record a failed action", "ledger", key, "err", err)
+	}
+}
+
+// recordDone records an at-most-once action as done.
+func (e *Engine) recordDone(ctx context.Context, key string, entry LedgerEntry) {
+	entry.State, entry.At = LedgerDone, e.o.Now().UTC()
+	if _, err := e.o.Bus.Ledger().Put(ctx, key, entry); err != nil {
+		e.o.Logger.Warn("could not record a done action", "ledger", key, "err", err)
+	}
 }

@@ -46,6 +46,8 @@ type EngineOptions struct {
 	Logger     *slog.Logger
 	// Now is the clock (nil = time.Now).
 	Now func() time.Time
+	// Notes publishes the notes that result routes write (nil = Bus).
+	Notes audit.Emitter
 }
 
 // Engine runs the stages of every platform: the integration's check and
@@ -119,7 +121,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 
 // Register adds the stage handlers of every platform of every registered
 // integration type to r: check and collect when the integration implements the
-// platform, and the generic classify, evaluate and act always.
+// platform, and the generic classify, evaluate and act always; and script.run.
 func (e *Engine) Register(r *msg.Router) {
 	for _, typ := range e.o.Registry.Types() {
 		m, _ := e.o.Registry.Get(typ)
@@ -139,6 +141,7 @@ func (e *Engine) Register(r *msg.Router) {
 			r.Handle(prefix+StageAct, e.act)
 		}
 	}
+	r.Handle(rules.TaskScriptRun, e.runScript) // script.go
 }
 
 // current returns what is derived from the config in force.
