@@ -14,14 +14,15 @@ import (
 
 // Integrations returns the implementations of every built-in integration type.
 // A type whose platforms are not implemented yet still validates and lists; its
-// platform tasks fail with "Unknown task type". The notes integration listed
-// here has no journal connection: its service handler is registered by the
-// process that owns the bus (notes.New with an Emitter, then Register).
+// platform tasks fail with "Unknown task type". The notes and gemini
+// integrations listed here have no bus or config: their service handlers are
+// registered by the process that runs the lanes (notes.New with an Emitter,
+// gemini.New with the config, then Register).
 func Integrations(log *slog.Logger) []platform.Integration {
 	return []platform.Integration{
 		email.New(email.Options{Logger: log}),
 		manifestOnly{github.Manifest()},
-		manifestOnly{gemini.Manifest()},
+		gemini.New(gemini.Options{Logger: log}),
 		notes.New(notes.Options{Logger: log}),
 	}
 }

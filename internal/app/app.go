@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/stewardhq/steward/integrations/builtin"
+	"github.com/stewardhq/steward/integrations/gemini"
 	"github.com/stewardhq/steward/integrations/notes"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
@@ -327,6 +328,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	engine.Register(router)
 	notes.New(notes.Options{Emitter: bus, Config: holder.load, Logger: log.With("integration", "notes")}).Register(router)
+	gemini.New(gemini.Options{Config: holder.load, Logger: log.With("integration", "gemini")}).Register(router)
 	// Chat wraps the service handlers registered above (approved proposals report
 	// back to the conversation), so it registers last. Every process registers it,
 	// so proposals offer exactly the services this binary can run.

@@ -173,7 +173,14 @@ func (p *parser) field(f manifest.Field, o *obj, owner string, all []manifest.Fi
 		}
 		return p.secret(n, key, s), true
 	}
-	return p.text(n, key)
+	s, ok := p.text(n, key)
+	if ok && f.Check != nil {
+		if err := f.Check(s); err != nil {
+			p.errAt(deref(n), key, "%v", err)
+			return nil, false
+		}
+	}
+	return s, ok
 }
 
 // isKnownKey reports whether k is a key an integration entry or a platform

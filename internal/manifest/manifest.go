@@ -34,6 +34,10 @@ type Field struct {
 	Default     any  // used when the field is absent; nil = no default
 	Secret      bool // the value is a credential: masked in every output
 	Description string
+	// Check, when set, validates a text field's value at config load; its
+	// error becomes the config error at the value's line (so it must not quote
+	// a credential). It is not called for secret fields.
+	Check func(value string) error
 }
 
 // Tier says whether an action can be undone.
