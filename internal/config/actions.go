@@ -227,6 +227,8 @@ func (p *parser) serviceCall(n *yaml.Node, key string) (*ServiceCall, bool) {
 			p.errAt(rd, o.key("on_result"), "expected a list of result routes (- type: note), got %s", p.describe(rd))
 			return nil, false
 		}
+		// An explicit empty list routes nowhere; absent means the default (a note).
+		sc.OnResult = make([]map[string]any, 0, len(rd.Content))
 		for i, c := range rd.Content {
 			m, ok := p.mapping(c, indexKey(o.key("on_result"), i), "a result route mapping (type: note)")
 			if !ok {

@@ -72,7 +72,7 @@ func TestRender(t *testing.T) {
 func TestRenderRefuses(t *testing.T) {
 	tests := []struct {
 		name, src, wantErr string
-		line              int
+		line               int
 	}{
 		{"include", "{% include 'config.yaml' %}", "include", 1},
 		{"import", "{% import 'x' as y %}", "import", 1},

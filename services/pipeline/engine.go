@@ -121,7 +121,8 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 
 // Register adds the stage handlers of every platform of every registered
 // integration type to r: check and collect when the integration implements the
-// platform, and the generic classify, evaluate and act always; and script.run.
+// platform, and the generic classify, evaluate and act always; script.run;
+// and the result.note route.
 func (e *Engine) Register(r *msg.Router) {
 	for _, typ := range e.o.Registry.Types() {
 		m, _ := e.o.Registry.Get(typ)
@@ -142,6 +143,7 @@ func (e *Engine) Register(r *msg.Router) {
 		}
 	}
 	r.Handle(rules.TaskScriptRun, e.runScript) // script.go
+	e.registerRoutes(r)                        // results.go: result.note
 }
 
 // current returns what is derived from the config in force.

@@ -201,14 +201,18 @@ func TestLedgerAtMostOnce(t *testing.T) {
 	waitFor(t, 15*time.Second, "star after a certain failure", func() bool { return slices.Contains(h2.impl.actions(), "b:star") })
 }
 
-// Item facts drive script inputs through {{ }} templates.
+// Item facts drive script inputs through Jinja templates (booleans render as
+// Python's str() does: True).
 func TestRenderInputs(t *testing.T) {
 	h := newHarness(t, 1)
 	it := h.addItem("t", map[string]any{"author": "ann", "authentication": map[string]any{"dkim_pass": true}, "n": 2.5}, "")
 	it.Classification = map[string]any{"urgent": 0.7}
-	got := renderInputs(map[string]any{"a": "{{ author }}", "b": "by {{author}} at {{ n }}", "c": "{{ authentication.dkim_pass }}",
-		"d": "{{ classification.urgent }}", "e": "{{ missing }}x", "f": 42, "g": nil}, it)
-	want := map[string]any{"a": "ann", "b": "by ann at 2.5", "c": "true", "d": "0.7", "e": "x", "f": 42, "g": ""}
+	got, err := renderInputs(map[string]any{"a": "{{ author }}", "b": "by {{author}} at {{ n }}", "c": "{{ authentication.dkim_pass }}",
+		"d": "{{ classification.urgent }}", "e": "{{ missing }}x", "f": 42, "g": nil}, templateVars(it))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"a": "ann", "b": "by ann at 2.5", "c": "True", "d": "0.7", "e": "x", "f": 42, "g": ""}
 	gj, _ := json.Marshal(got)
 	wj, _ := json.Marshal(want)
 	if string(gj) != string(wj) {

@@ -2,16 +2,13 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/msg"
 	"github.com/stewardhq/steward/internal/rules"
+	"github.com/stewardhq/steward/internal/template"
 )
 
 // plannedAction is one action in an act payload: what the rules produced, with
@@ -36,15 +33,26 @@ func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
 	planned := oneTaskPerIdentity(r.rules.Evaluate(rules.Facts(r.item.Facts), r.item.Classification, e.o.Now()))
 	rulesHash := r.d.rulesHash[ref.Integration+"/"+ref.Platform]
 
+	// Render every template first: a template that does not render fails the
+	// evaluation before anything of it is queued.
+	vars := templateVars(r.item)
+	rendered := make([]renderedCall, len(planned))
+	for i, pa := range planned {
+		rc, err := e.renderCall(pa, vars)
+		if err != nil {
+			return nil, msg.Permanent(fmt.Errorf("rule %d, action %s: %w", pa.Rule+1, pa.Label, err))
+		}
+		rendered[i] = rc
+	}
+
 	var acts []plannedAction
 	var queued []string
-	for _, pa := range planned {
+	for i, pa := range planned {
 		switch pa.Action.Kind {
 		case config.ActionScript:
-			inputs := renderInputs(pa.Action.Script.Inputs, r.item)
 			p, err := e.o.Bus.Publish(ctx, msg.Spec{Type: "script.run", Lane: msg.LaneScript, Priority: msg.PriorityEvaluate,
 				Provenance: pa.Provenance, ApplyPolicy: true,
-				Payload: map[string]any{"script_name": pa.Action.Script.Name, "inputs": inputs, "item": r.storeKey}})
+				Payload: map[string]any{"script_name": pa.Action.Script.Name, "inputs": rendered[i].inputs, "item": r.storeKey}})
 			if err != nil {
 				return nil, err
 			}
@@ -54,18 +62,23 @@ func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
 			if err != nil {
 				continue // rejected at load; never produced, but stay defensive
 			}
-			payload := map[string]any{"integration": target.IntegrationID(),
-				"inputs": renderInputs(pa.Action.Service.Inputs, r.item), "item": r.storeKey}
-			if len(pa.Action.Service.OnResult) > 0 {
+			payload := map[string]any{"integration": target.IntegrationID(), "inputs": rendered[i].inputs, "item": r.storeKey}
+			if pa.Action.Service.OnResult != nil {
 				payload["on_result"] = pa.Action.Service.OnResult
+			} else {
+				payload["on_result"] = []any{map[string]any{"type": RouteNote}}
 			}
-			if pa.Action.Service.HumanLog != "" {
-				payload["human_log"] = renderTemplate(pa.Action.Service.HumanLog, r.item, payload["inputs"].(map[string]any))
+			if rendered[i].humanLog != "" {
+				payload["human_log"] = rendered[i].humanLog
 			}
 			p, err := e.o.Bus.Publish(ctx, msg.Spec{Type: target.TaskType(), Lane: msg.LaneIO, Priority: msg.PriorityEvaluate,
 				Provenance: pa.Provenance, ApplyPolicy: true, Payload: payload})
 			if err != nil {
 				return nil, err
+			}
+			if p.Skipped == msg.SkipRateLimited {
+				e.o.Logger.Info("service call skipped: its rate limit (queue_policies) is reached", "type", target.TaskType(),
+					"item", r.storeKey, "call", pa.Action.Service.Call)
 			}
 			queued = append(queued, pa.Label+" "+publishedNote(p))
 		default:
@@ -158,64 +171,88 @@ func weakest(acts []plannedAction) string {
 	return out
 }
 
-var templateRE = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}`)
+// renderedCall is what the templates of a script or service action rendered to.
+type renderedCall struct {
+	inputs   map[string]any
+	humanLog string
+}
 
-// renderInputs renders script and service inputs: string values may contain
-// {{ key }} placeholders resolved against the item's facts (dotted keys such as
-// authentication.dkim_pass) and classification (classification.<name>); an
-// unknown key renders empty. Other values are kept as they are (null becomes "").
-// This is a deliberate subset of the reference's Jinja: variables only, no logic.
-func renderInputs(inputs map[string]any, it *items.Item) map[string]any {
+// renderCall renders the inputs of a script or service action and, for a
+// service, its human_log (the action's own template, else the manifest's),
+// with the item's variables; the human_log also sees the rendered inputs,
+// which win over item variables of the same name.
+func (e *Engine) renderCall(pa rules.PlannedAction, vars map[string]any) (renderedCall, error) {
+	var rc renderedCall
+	var err error
+	switch pa.Action.Kind {
+	case config.ActionScript:
+		rc.inputs, err = renderInputs(pa.Action.Script.Inputs, vars)
+	case config.ActionService:
+		if rc.inputs, err = renderInputs(pa.Action.Service.Inputs, vars); err != nil {
+			return rc, err
+		}
+		src := pa.Action.Service.HumanLog
+		if src == "" {
+			if target, perr := rules.ParseServiceCall(pa.Action.Service.Call); perr == nil {
+				src = e.manifestHumanLog(target.TaskType())
+			}
+		}
+		if src == "" {
+			return rc, nil
+		}
+		hv := make(map[string]any, len(vars)+len(rc.inputs))
+		for k, v := range vars {
+			hv[k] = v
+		}
+		for k, v := range rc.inputs {
+			hv[k] = v
+		}
+		if rc.humanLog, err = template.Render(src, hv); err != nil {
+			return rc, fmt.Errorf("human_log: %w", err)
+		}
+	}
+	return rc, err
+}
+
+// templateVars are the variables of an item's templates: its facts, its
+// title (unless a fact has that name) and classification (the LLM's result).
+// The item's content (a mail body) is not among them.
+func templateVars(it *items.Item) map[string]any {
+	vars := make(map[string]any, len(it.Facts)+2)
+	if it.Title != "" {
+		vars["title"] = it.Title
+	}
+	for k, v := range it.Facts {
+		vars[k] = v
+	}
+	cls := map[string]any{}
+	for k, v := range it.Classification {
+		cls[k] = v
+	}
+	vars["classification"] = cls
+	return vars
+}
+
+// renderInputs renders script and service inputs (spec §4.4): a string value
+// is a Jinja template (internal/template) rendered with vars; null becomes "";
+// other values (numbers, lists, mappings) are kept as they are, so a mapping
+// such as an output_schema reaches the service as a mapping. Inputs cannot
+// refer to each other.
+func renderInputs(inputs map[string]any, vars map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(inputs))
-	for k, v := range inputs {
-		switch x := v.(type) {
+	for _, k := range sortedNames(inputs) {
+		switch x := inputs[k].(type) {
 		case string:
-			out[k] = renderTemplate(x, it, nil)
+			s, err := template.Render(x, vars)
+			if err != nil {
+				return nil, fmt.Errorf("input %s: %w", k, err)
+			}
+			out[k] = s
 		case nil:
 			out[k] = ""
 		default:
 			out[k] = x
 		}
 	}
-	return out
-}
-
-// renderTemplate substitutes {{ key }} in s (inputs, when given, are also
-// variables, as the reference allows for human_log templates).
-func renderTemplate(s string, it *items.Item, inputs map[string]any) string {
-	if !strings.Contains(s, "{{") {
-		return s
-	}
-	return templateRE.ReplaceAllStringFunc(s, func(m string) string {
-		key := templateRE.FindStringSubmatch(m)[1]
-		if v, ok := inputs[key]; ok {
-			return stringify(v)
-		}
-		if rest, ok := strings.CutPrefix(key, "classification."); ok {
-			return stringify(it.Classification[rest])
-		}
-		if v, ok := rules.Facts(it.Facts).Resolve(key); ok {
-			return stringify(v)
-		}
-		return ""
-	})
-}
-
-func stringify(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return fmt.Sprint(x)
-		}
-		return string(b)
-	}
+	return out, nil
 }
