@@ -175,6 +175,8 @@ func TestErrors(t *testing.T) {
 			"gemini.research: rate limited (HTTP 429): Resource has been exhausted (e.g. check quota). (retry after 7s)", true},
 		{"500", geminifake.Error(500, "", "", "An internal error has occurred."), true, client.ErrStatus, "HTTP 500 Internal Server Error", false},
 		{"503", geminifake.Error(503, "", "", "The model is overloaded."), true, client.ErrStatus, "HTTP 503 Service Unavailable: The model is overloaded.", false},
+		{"key echoed in a message", geminifake.Error(502, "", "", "upstream refused key="+testKey), true, client.ErrStatus,
+			"gemini.research: HTTP 502 Bad Gateway: upstream refused key=********", true},
 		{"blocked prompt", geminifake.BlockedPrompt("SAFETY"), false, client.ErrBlocked,
 			"gemini.research: Gemini blocked the prompt (blockReason SAFETY, HARM_CATEGORY_DANGEROUS_CONTENT)", true},
 		{"blocked answer", geminifake.BlockedAnswer("SAFETY"), false, client.ErrBlocked,
