@@ -75,6 +75,7 @@ scripts:
   append_then_hang:
     shell: |
       echo "ran" >> "$ASSISTANT_INPUT_FILE"
+      if [ -n "$ASSISTANT_INPUT_PID_FILE" ]; then echo $$ > "$ASSISTANT_INPUT_PID_FILE"; fi
       touch "$ASSISTANT_INPUT_STARTED"
       sleep 1000
   append_then_fail:
