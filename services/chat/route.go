@@ -37,6 +37,7 @@ func (s *Service) Register(r *msg.Router) {
 		return
 	}
 	r.Handle(TaskMessage, s.handleMessage)
+	r.Handle(TaskRouteReply, s.handleRouteReply)
 	handled := map[string]bool{}
 	for _, a := range s.allChatServices() {
 		inner, ok := r.Lookup(a.Key)
@@ -158,4 +159,76 @@ func resultText(res any) string {
 		return text
 	}
 	return textCompleted
+}
+
+// TaskRouteReply is the route task the pipeline queues for a chat_reply entry
+// of a finished service task's on_result (pipeline.TaskResultChatReply): it
+// carries the service's result to the conversation.
+const TaskRouteReply = "result.chat_reply"
+
+// routePayload are the fields of a result.chat_reply task chat reads.
+type routePayload struct {
+	Source string `json:"source"`
+	Route  struct {
+		ConversationID string `json:"conversation_id"`
+		ProposalID     string `json:"proposal_id"`
+	} `json:"route"`
+	Result map[string]any `json:"result"`
+}
+
+// handleRouteReply appends a routed service result to its conversation, once:
+// a service the chat service wraps (an approved chat action) has delivered it
+// already, and a redelivered route task finds its own record. A conversation
+// that no longer exists gets nothing.
+func (s *Service) handleRouteReply(ctx context.Context, t *msg.Task) (any, error) {
+	var p routePayload
+	if err := t.Decode(&p); err != nil {
+		return nil, err
+	}
+	conv := p.Route.ConversationID
+	if !msg.ValidConversationID(conv) {
+		return nil, msg.Permanent(fmt.Errorf("chat_reply route: conversation id %s is not a conversation id", msg.Quote(conv)))
+	}
+	if p.Source == "" {
+		return nil, msg.Permanent(errors.New("chat_reply route: no source task"))
+	}
+	ok, err := s.exists(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return map[string]any{"delivered": false, "reason": "conversation not found"}, nil
+	}
+	recs, _, err := s.load(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	if len(byTask(recs, p.Source)) > 0 {
+		return map[string]any{"delivered": false, "reason": "already in the conversation"}, nil
+	}
+	text := routedText(p.Result)
+	md := map[string]any{keyTaskID: p.Source, keyStatus: statusDone}
+	if p.Route.ProposalID != "" {
+		md[keyProposalID] = p.Route.ProposalID
+	}
+	if err := s.appendRecord(ctx, conv, s.newRecord(roleSystem, typeSystem, text, md)); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, p.Source+":reply", fmt.Sprintf("Chat reply [%s]: %s", conv[:8], clip(text, 100)))
+	return map[string]any{"delivered": true}, nil
+}
+
+// routedText is what a chat_reply route says (spec §4.7): the first non-empty
+// of result.content, result.structured.reply and result.text, else "Action
+// completed.".
+func routedText(res map[string]any) string {
+	if c, ok := res["content"].(string); ok && strings.TrimSpace(c) != "" {
+		return c
+	}
+	if st, ok := res["structured"].(map[string]any); ok {
+		if r, ok := st["reply"].(string); ok && strings.TrimSpace(r) != "" {
+			return r
+		}
+	}
+	return resultText(res)
 }
