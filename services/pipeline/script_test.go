@@ -448,3 +448,54 @@ func processDead(pid int, d time.Duration) bool {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRuleDecidedScriptOncePerItem: a deterministic rule deciding an
+// irreversible script, evaluated twice for one item, queues two script.run
+// tasks; the script runs once, with one ledger entry under the item.
+func TestRuleDecidedScriptOncePerItem(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ran")
+	h := newIdentityEngine(t, `llms:
+  default:
+    base_url: %s
+    model: fake-model
+integrations:
+  - type: notes
+    name: mine
+    platforms:
+      feed:
+        automations:
+          - when: {author: robot}
+            then:
+              - script: {name: append, inputs: {file: `+strconv.Quote(file)+`, tag: robot}}
+scripts:
+  append:
+    shell: echo "ran $ASSISTANT_INPUT_TAG" >> "$ASSISTANT_INPUT_FILE"
+`)
+	h.start()
+	h.putItem("n1", map[string]any{"author": "robot"}, nil)
+	payload, err := json.Marshal(map[string]any{"integration": "notes.mine", "platform": "feed", "key": "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := h.engine.evaluate(context.Background(), &msg.Task{ID: "eval-" + strconv.Itoa(i), Type: "notes.feed.evaluate",
+			Payload: payload, Attempt: 1, MaxAttempts: 3}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "script task "+strconv.Itoa(i+1), func() bool {
+			n := 0
+			for _, st := range h.tasksOf("script.run") {
+				if st.Status == msg.StateDone {
+					n++
+				}
+			}
+			return n == i+1
+		})
+	}
+	if got := lines(t, file); got != 1 {
+		t.Errorf("the script ran %d times, want 1", got)
+	}
+	if got := h.ledgerEntries("n1"); got["script:append"] != 1 {
+		t.Errorf("ledger entries %v, want one for script:append", got)
+	}
+}
