@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stewardhq/steward/internal/template"
 )
 
 var (
@@ -195,6 +197,7 @@ func (p *parser) scriptRef(n *yaml.Node, key string) (*ScriptRef, bool) {
 	}
 	if m, ok := p.mapping(o.get("inputs"), o.key("inputs"), "a mapping of input names to values or templates"); ok {
 		ref.Inputs = m
+		p.checkTemplates(o.get("inputs"), o.key("inputs"))
 	}
 	return ref, true
 }
@@ -220,6 +223,7 @@ func (p *parser) serviceCall(n *yaml.Node, key string) (*ServiceCall, bool) {
 	}
 	if m, ok := p.mapping(o.get("inputs"), o.key("inputs"), "a mapping of input names to values or templates"); ok {
 		sc.Inputs = m
+		p.checkTemplates(o.get("inputs"), o.key("inputs"))
 	}
 	if rn := o.get("on_result"); !p.isNull(rn) {
 		rd := deref(rn)
@@ -242,6 +246,33 @@ func (p *parser) serviceCall(n *yaml.Node, key string) (*ServiceCall, bool) {
 	}
 	if s, ok := p.text(o.get("human_log"), o.key("human_log")); ok {
 		sc.HumanLog = s
+		p.checkTemplate(o.get("human_log"), o.key("human_log"), s)
 	}
 	return sc, true
+}
+
+// checkTemplates parses the string values of an inputs mapping as templates
+// (spec github_services §4.4), so that a syntax error is reported at load with
+// its file, line and key rather than when a rule first fires.
+func (p *parser) checkTemplates(n *yaml.Node, key string) {
+	d := deref(n)
+	if d == nil || d.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(d.Content); i += 2 {
+		v := deref(d.Content[i+1])
+		if v != nil && v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
+			p.checkTemplate(v, joinKey(key, d.Content[i].Value), v.Value)
+		}
+	}
+}
+
+// checkTemplate reports a template that does not parse.
+func (p *parser) checkTemplate(n *yaml.Node, key, src string) {
+	if !template.HasMarkers(src) {
+		return
+	}
+	if _, err := template.Parse(src); err != nil {
+		p.errAt(deref(n), key, "%v", err)
+	}
 }

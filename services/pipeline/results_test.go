@@ -420,3 +420,39 @@ func TestNoteDirAndShortID(t *testing.T) {
 		}
 	}
 }
+
+// A template with a syntax error fails the config load with the file, line
+// and key, not when a rule first fires.
+func TestTemplateSyntaxErrorAtLoad(t *testing.T) {
+	reg, err := manifest.NewRegistry(notesManifest(), labManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, field, line string }{
+		{"input", "inputs", "inputs: {q: \"{{ author \"}"},
+		{"human_log", "human_log", "human_log: \"{% for x in y %}{{ x }}{% endfor %}\""},
+	} {
+		text := `llms: {default: {base_url: "http://127.0.0.1:9", model: m}}
+integrations:
+  - type: notes
+    name: mine
+    platforms:
+      feed:
+        automations:
+          - when: {author: ann}
+            then:
+              - service:
+                  call: lab.default.lookup
+                  ` + tt.line + `
+  - type: lab
+    name: default
+`
+		_, err := config.Parse([]byte(text), "config.yaml", nil, config.LoadOptions{Registry: reg, Environ: []string{}})
+		if err == nil {
+			t.Fatalf("%s: a broken template loaded", tt.name)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "config.yaml:12") || !strings.Contains(msg, tt.field) || !strings.Contains(msg, "template") {
+			t.Errorf("%s: error %q does not name config.yaml:12, %s and the template", tt.name, msg, tt.field)
+		}
+	}
+}
