@@ -2,6 +2,7 @@ package template
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
@@ -133,6 +134,9 @@ func guardReplace(f exec.FilterFunction) exec.FilterFunction {
 // positionRE finds the position gonja writes into its errors.
 var positionRE = regexp.MustCompile(`[Ll]ine:? ?(\d+)(?:[ ,]+[Cc]ol(?:umn)?:? ?(\d+))?`)
 
+// unknownTagRE matches gonja's error for a tag it does not know.
+var unknownTagRE = regexp.MustCompile(`^ControlStructure '([^']*)' not found`)
+
 // positioned wraps a gonja error as an *Error with the position it names.
 func positioned(src string, err error) error {
 	var te *Error
@@ -156,6 +160,16 @@ func cleanMessage(s string) string {
 	}
 	if i := strings.LastIndex(s, "': "); i >= 0 && strings.HasPrefix(s, "failed to parse template '") {
 		s = s[i+3:]
+	}
+	if m := unknownTagRE.FindStringSubmatch(s); m != nil {
+		s = fmt.Sprintf("the tag %q is not available in templates (available: %s)", m[1], strings.Join(controlStructures, ", "))
+	}
+	// A render error is a chain of evaluation steps ending with the cause:
+	// keep the cause ("filter 'nosuch' not found").
+	if strings.HasPrefix(s, "Unable to render expression") {
+		if i := strings.LastIndex(s, ": "); i >= 0 {
+			s = s[i+2:]
+		}
 	}
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/msg"
@@ -40,7 +41,10 @@ func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
 	for i, pa := range planned {
 		rc, err := e.renderCall(pa, vars)
 		if err != nil {
-			return nil, msg.Permanent(fmt.Errorf("rule %d, action %s: %w", pa.Rule+1, pa.Label, err))
+			err = fmt.Errorf("%s/%s rule #%d, action %s: %w", ref.Integration, ref.Platform, pa.Rule, pa.Label, err)
+			e.audit(ctx, audit.Event{Source: ref.Integration, Kind: audit.KindWarning, Integration: ref.Integration,
+				Platform: ref.Platform, Item: r.storeKey, ID: t.ID + ":template", Text: "Template error, nothing queued: " + err.Error()})
+			return nil, msg.Permanent(err)
 		}
 		rendered[i] = rc
 	}

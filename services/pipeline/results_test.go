@@ -212,12 +212,13 @@ func (h *serviceHarness) evaluate(key string, facts map[string]any) {
 	}
 }
 
-// notes lists the note files under dir (relative to the notes directory).
+// notesIn lists the note files under dir (relative to the notes directory).
 func (h *serviceHarness) notesIn(dir string) []string {
 	entries, _ := os.ReadDir(filepath.Join(h.notesDir, dir))
 	var out []string
 	for _, e := range entries {
-		if !e.IsDir() {
+		// Skip the journal's temporary file of an atomic write in progress.
+		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
 			out = append(out, dir+"/"+e.Name())
 		}
 	}
@@ -251,15 +252,6 @@ func TestServiceResultToNote(t *testing.T) {
 	h := newServiceHarness(t, 0)
 	h.evaluate("a", map[string]any{"author": "ann"})
 	var notes []string
-	defer func() {
-		if t.Failed() {
-			t.Log(h.logs.String())
-			l, _ := h.bus.Tasks(context.Background(), nil)
-			for _, s := range l {
-				t.Log(s.Type, s.Status, s.Error)
-			}
-		}
-	}()
 	waitFor(t, 15*time.Second, "the routed note", func() bool {
 		notes = h.notesIn("services/lab/lookup")
 		return len(notes) == 1
@@ -354,7 +346,7 @@ func TestTemplateErrorFailsEvaluate(t *testing.T) {
 		}
 		return false
 	})
-	for _, want := range []string{"input q", "nosuch", "line 2", "template "} {
+	for _, want := range []string{"notes.mine/feed rule #3", "input q", "nosuch", "line 2", "template "} {
 		if !strings.Contains(st.Error, want) {
 			t.Errorf("error %q lacks %q", st.Error, want)
 		}
@@ -365,6 +357,9 @@ func TestTemplateErrorFailsEvaluate(t *testing.T) {
 	if n := h.callCount("service.lab.plain"); n != 0 {
 		t.Errorf("service ran %d times", n)
 	}
+	waitFor(t, 10*time.Second, "the warning in the daily log", func() bool {
+		return strings.Contains(h.dailyLog(), "Template error, nothing queued: notes.mine/feed rule") // # is escaped
+	})
 }
 
 // queue_policies rate limits apply to service calls from rules: with 10 per
