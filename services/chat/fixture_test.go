@@ -71,6 +71,7 @@ type harness struct {
 	stopRun  func()
 
 	extra     func(*msg.Router)
+	routed    bool // dispatch through the engine's guard, which routes service results
 	mu        sync.Mutex
 	echoCalls int
 	echoErr   error
@@ -83,6 +84,7 @@ type harnessOptions struct {
 	journal  bool
 	latency  time.Duration
 	router   func(*msg.Router) // extra handlers
+	routed   bool              // serve with the pipeline engine's GuardTasks (result routing)
 }
 
 const baseConfig = `llms:
@@ -97,7 +99,7 @@ directories:
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), notesDir: t.TempDir(), reg: o.registry, extra: o.router}
+	h := &harness{t: t, dir: t.TempDir(), notesDir: t.TempDir(), reg: o.registry, extra: o.router, routed: o.routed}
 	if h.reg == nil {
 		var err error
 		h.reg, err = manifest.NewRegistry(notes.Manifest(), toolsManifest(), vaultManifest())
@@ -185,7 +187,15 @@ func (h *harness) start(withJournal bool) {
 		h.extra(r)
 	}
 	h.svc.Register(r)
-	p, err := pipeline.New(pipeline.Options{Bus: bus, Router: r, Lanes: pipeline.Lanes(map[string]int{"default": 1}), Logger: quiet()})
+	po := pipeline.Options{Bus: bus, Router: r, Lanes: pipeline.Lanes(map[string]int{"default": 1}), Logger: quiet()}
+	if h.routed {
+		eng, err := pipeline.NewEngine(pipeline.EngineOptions{Config: h.config, Registry: h.reg, Bus: bus, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		po.Guard = eng.GuardTasks
+	}
+	p, err := pipeline.New(po)
 	if err != nil {
 		t.Fatal(err)
 	}

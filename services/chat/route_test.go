@@ -82,3 +82,47 @@ func waitTask(t *testing.T, bus *msg.Bus, id string) *msg.Status {
 	t.Fatalf("task %s did not end", id)
 	return nil
 }
+
+// An approved chat action served through the engine's guard: the chat wrapper
+// delivers the result, the pipeline's result routing queues a
+// result.chat_reply route task for the same conversation, and that route adds
+// nothing: the result is in the conversation once, the service ran once.
+func TestApprovedActionRoutedOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{routed: true})
+	ctx := context.Background()
+	conv, pid := h.propose("service.tools.echo", map[string]any{"text": "hi there"})
+	res, err := h.svc.Respond(ctx, conv, pid, "approve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.wait(res.TaskID); got.Status != "done" {
+		t.Fatalf("%+v", got)
+	}
+	var route *msg.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for route == nil && time.Now().Before(deadline) {
+		list, err := h.bus.Tasks(ctx, func(s *msg.Status) bool { return s.Type == TaskRouteReply && s.Status == msg.StateDone })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 {
+			route = &list[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if route == nil {
+		t.Fatal("no result.chat_reply route task ended")
+	}
+	if string(route.Result) != `{"delivered":false,"reason":"already in the conversation"}` {
+		t.Errorf("route result %s, want already delivered", route.Result)
+	}
+	count := 0
+	for _, m := range h.history(conv) {
+		if m.Content == "echo: hi there" {
+			count++
+		}
+	}
+	if count != 1 || h.echoCount() != 1 {
+		t.Errorf("result stored %d times, service ran %d times; want 1 and 1", count, h.echoCount())
+	}
+}
