@@ -17,6 +17,7 @@ func vars() map[string]any {
 		"none":           nil,
 		"_secret":        "hidden",
 		"classification": map[string]any{"human": 0.85, "topic": "billing", "_private": "x"},
+		"subject":        "{{ _secret }}{% if true %}x{% endif %}", // sender-controlled text
 		"title":          "The quick brown fox jumps over the lazy dog and keeps running far away from here into the distance",
 	}
 }
@@ -55,6 +56,7 @@ func TestRender(t *testing.T) {
 		{"attr filter private blocked", "{{ domain | attr('__class__') }}", ""},
 		{"string method", "{{ domain.upper() }}", "EXAMPLE.COM"},
 		{"comment", "a{# note #}b", "ab"},
+		{"values are text, never templates", "{{ subject }}", "{{ _secret }}{% if true %}x{% endif %}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
