@@ -157,6 +157,21 @@ func refusedToken(src string, cfg *config.Config) *tokens.Token {
 	return nil
 }
 
+// Names lists the identifiers the template uses (variables, and also
+// attribute, filter and test names: a superset of the variables it reads), in
+// order of first use. Text without markers uses none.
+func (t *Template) Names() []string { return append([]string(nil), t.names...) }
+
+// Uses reports whether the template mentions the identifier name.
+func (t *Template) Uses(name string) bool {
+	for _, n := range t.names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Render renders the template with vars (see Values for what they may hold).
 func (t *Template) Render(vars map[string]any) (out string, err error) {
 	if t.tpl == nil {

@@ -75,6 +75,10 @@ func (e *Engine) evaluate(ctx context.Context, t *msg.Task) (any, error) {
 			if rendered[i].humanLog != "" {
 				payload["human_log"] = rendered[i].humanLog
 			}
+			if rendered[i].deferred != "" {
+				payload["human_log_template"] = rendered[i].deferred
+				payload["human_log_vars"] = rendered[i].deferredVars
+			}
 			p, err := e.o.Bus.Publish(ctx, msg.Spec{Type: target.TaskType(), Lane: msg.LaneIO, Priority: msg.PriorityEvaluate,
 				Provenance: pa.Provenance, ApplyPolicy: true, Payload: payload})
 			if err != nil {
@@ -179,6 +183,11 @@ func weakest(acts []plannedAction) string {
 type renderedCall struct {
 	inputs   map[string]any
 	humanLog string
+	// deferred is a human_log template that uses the service's result: it is
+	// rendered when the service has finished, with deferredVars (the item
+	// variables it names, and the inputs) and the result.
+	deferred     string
+	deferredVars map[string]any
 }
 
 // renderCall renders the inputs of a script or service action and, for a
@@ -211,7 +220,20 @@ func (e *Engine) renderCall(pa rules.PlannedAction, vars map[string]any) (render
 		for k, v := range rc.inputs {
 			hv[k] = v
 		}
-		if rc.humanLog, err = template.Render(src, hv); err != nil {
+		tpl, perr := template.Parse(src)
+		if perr != nil {
+			return rc, fmt.Errorf("human_log: %w", perr)
+		}
+		if tpl.Uses(resultVar) {
+			rc.deferred, rc.deferredVars = src, map[string]any{}
+			for _, n := range tpl.Names() {
+				if v, ok := hv[n]; ok && n != resultVar {
+					rc.deferredVars[n] = v
+				}
+			}
+			return rc, nil
+		}
+		if rc.humanLog, err = tpl.Render(hv); err != nil {
 			return rc, fmt.Errorf("human_log: %w", err)
 		}
 	}

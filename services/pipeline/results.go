@@ -71,11 +71,15 @@ type RoutePayload struct {
 
 // servicePayload are the fields of a service task the routing reads.
 type servicePayload struct {
-	Integration string           `json:"integration"`
-	Inputs      map[string]any   `json:"inputs"`
-	HumanLog    string           `json:"human_log"`
-	Item        string           `json:"item"`
-	OnResult    *json.RawMessage `json:"on_result"`
+	Integration string         `json:"integration"`
+	Inputs      map[string]any `json:"inputs"`
+	HumanLog    string         `json:"human_log"`
+	// HumanLogTemplate is a human_log that uses the result, rendered here
+	// with HumanLogVars, the inputs and the result.
+	HumanLogTemplate string           `json:"human_log_template"`
+	HumanLogVars     map[string]any   `json:"human_log_vars"`
+	Item             string           `json:"item"`
+	OnResult         *json.RawMessage `json:"on_result"`
 }
 
 // routeResults wraps a handler: a service task that ends with a result gets
@@ -114,8 +118,12 @@ func (e *Engine) queueRoutes(ctx context.Context, t *msg.Task, res any) error {
 		return err
 	}
 	human := p.HumanLog
-	if human == "" {
-		human = e.runTimeHumanLog(t.Type, p.Inputs, result)
+	switch {
+	case human != "":
+	case p.HumanLogTemplate != "":
+		human = e.renderHumanLog(t.Type, p.HumanLogTemplate, p.HumanLogVars, p.Inputs, result)
+	default:
+		human = e.renderHumanLog(t.Type, e.manifestHumanLog(t.Type), nil, p.Inputs, result)
 	}
 	completed := e.o.Now().UTC()
 	var errs []error
@@ -157,19 +165,27 @@ func routeTaskID(source string, i int) string {
 	return id
 }
 
-// runTimeHumanLog renders the manifest's human_log of a service task that
-// carries none (a chat-approved or hand-queued task), with the inputs and the
-// result as variables. "" when there is no template or it does not render.
-func (e *Engine) runTimeHumanLog(taskType string, inputs, result map[string]any) string {
-	src := e.manifestHumanLog(taskType)
+// resultVar is the variable that holds the service's result in a human_log
+// template.
+const resultVar = "result"
+
+// renderHumanLog renders a human_log template when the service has finished:
+// the variables vars (the item's, for a template deferred by evaluate), then
+// the inputs over them, then result. "" when there is no template or it does
+// not render (logged: routing goes on with the fallback line).
+func (e *Engine) renderHumanLog(taskType, src string, vars, inputs, result map[string]any) string {
 	if src == "" {
 		return ""
 	}
-	vars := map[string]any{"result": result}
-	for k, v := range inputs {
-		vars[k] = v
+	all := make(map[string]any, len(vars)+len(inputs)+1)
+	for k, v := range vars {
+		all[k] = v
 	}
-	out, err := template.Render(src, vars)
+	for k, v := range inputs {
+		all[k] = v
+	}
+	all[resultVar] = result
+	out, err := template.Render(src, all)
 	if err != nil {
 		e.o.Logger.Warn("the service's human_log template does not render", "type", taskType, "err", err)
 		return ""

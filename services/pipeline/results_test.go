@@ -64,6 +64,11 @@ integrations:
               - service:
                   call: lab.default.plain
                   inputs: {q: "line one\n{{ author | nosuch }}"}
+          - when: {author: cy}
+            then:
+              - service:
+                  call: lab.default.plain
+                  human_log: "{{ author }} found {{ result.sources | length }} source(s): {{ result.sources[0].title }}"
           - when: {author: quiet}
             then:
               - service:
@@ -449,5 +454,25 @@ integrations:
 		if msg := err.Error(); !strings.Contains(msg, "config.yaml:12") || !strings.Contains(msg, tt.field) || !strings.Contains(msg, "template") {
 			t.Errorf("%s: error %q does not name config.yaml:12, %s and the template", tt.name, msg, tt.field)
 		}
+	}
+}
+
+// A human_log that uses the result is rendered when the service has
+// finished, with the item's variables it names and the result.
+func TestHumanLogWithResult(t *testing.T) {
+	h := newServiceHarness(t, 0)
+	h.evaluate("c", map[string]any{"author": "cy"})
+	waitFor(t, 15*time.Second, "the human-log line with the result", func() bool {
+		return strings.Contains(h.dailyLog(), "cy found 1 source(s): Example → services/lab/plain/")
+	})
+	list, err := h.bus.Tasks(context.Background(), func(s *msg.Status) bool { return s.Type == "service.lab.plain" })
+	if err != nil || len(list) != 1 {
+		t.Fatalf("service tasks %v, %v", list, err)
+	}
+	payload := string(list[0].Payload)
+	// The template names author, and title as an attribute: those item
+	// variables travel with it, the rest of the item does not.
+	if !strings.Contains(payload, `"human_log_vars":{"author":"cy","title":"note c"}`) || strings.Contains(payload, `"human_log":`) {
+		t.Errorf("payload %s: want the deferred template with only the variables it names", payload)
 	}
 }
