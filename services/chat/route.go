@@ -13,7 +13,8 @@ import (
 // textCompleted is the result message of a service that returned no text.
 const textCompleted = "Action completed."
 
-// Register adds the chat.message worker to r and wraps the handlers of the
+// Register adds the chat.message worker and the result.chat_reply route
+// (TaskRouteReply) to r, and wraps the handlers of the
 // chat-proposable services (service.<type>.<service> of every manifest service
 // with a chat block) so that the outcome of an approved action comes back into
 // its conversation. Call it after the services' own handlers are registered:
