@@ -329,8 +329,16 @@ func TestFailedRouteRetriedWithoutRerun(t *testing.T) {
 func TestEmptyOnResultRoutesNowhere(t *testing.T) {
 	h := newServiceHarness(t, 0)
 	h.evaluate("q", map[string]any{"author": "quiet"})
-	waitFor(t, 10*time.Second, "the service", func() bool { return h.callCount("service.lab.plain") == 1 })
-	time.Sleep(300 * time.Millisecond)
+	// Route tasks are queued before the service task is recorded done.
+	waitFor(t, 10*time.Second, "the service task done", func() bool {
+		list, _ := h.bus.Tasks(context.Background(), func(s *msg.Status) bool {
+			return s.Type == "service.lab.plain" && s.Status == msg.StateDone
+		})
+		return len(list) == 1
+	})
+	if n := h.callCount("service.lab.plain"); n != 1 {
+		t.Errorf("service ran %d times, want 1", n)
+	}
 	routes, _ := h.bus.Tasks(context.Background(), func(s *msg.Status) bool { return strings.HasPrefix(s.Type, "result.") })
 	if len(routes) != 0 {
 		t.Errorf("route tasks = %+v, want none", routes)
