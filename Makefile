@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzEscapeInline -fuzztime 30s ./services/journal/
 	$(GO) test -run '^$$' -fuzz FuzzSanitizeLogText -fuzztime 30s ./services/journal/
 	$(GO) test -run '^$$' -fuzz FuzzSanitizeNoteBody -fuzztime 30s ./services/journal/
+	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 30s ./internal/template/
+	$(GO) test -run '^$$' -fuzz FuzzParseResponse -fuzztime 30s ./integrations/gemini/client/
 
 ## nats-cli: install the nats CLI (natscli v0.5.0) into $(shell $(GO) env GOPATH)/bin
 nats-cli:
