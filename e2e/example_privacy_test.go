@@ -490,3 +490,59 @@ func splitNote(t *testing.T, path string) (front, body string) {
 	}
 	return front, body
 }
+
+// Known defect (services/pipeline): a service call has no at-most-once
+// ledger per item, unlike an irreversible script or unsubscribe. Any edit of
+// a platform's automations makes the next check evaluate every known item
+// again, and the example's rule then calls web_research (irreversible: the
+// prompt goes to Google) a second time for a mail already researched, with a
+// second note and daily-log line. This is the reproduction; remove the Skip
+// with the fix.
+func TestExamplePrivacyResearchNotRepeatedAfterRuleEdit(t *testing.T) {
+	t.Skip("known defect: an unrelated rule edit repeats web_research for an item already researched (services/pipeline has no per-item ledger for services)")
+	imap := dovecot.Start(t)
+	imap.Append(t, "alice", "INBOX", privacyMail("dkim=pass header.d=questrade.com; spf=pass smtp.mailfrom=questrade.com; dmarc=pass header.from=questrade.com",
+		"Important: we're updating our Privacy Policy", "pp-2027"))
+	llm := llmfake.New(llmfake.WithFixedReply(llmfake.JSON(map[string]any{
+		"human": 0.5, "newsletter": 0.1, "requires_response": false, "priority": "low", "privacy_policy_update": 0.95,
+	})))
+	defer llm.Close()
+	gem := geminifake.New()
+	defer gem.Close()
+	dir := t.TempDir()
+	writeExampleForTest(t, dir, imap, llm.URL(), gem.URL(), "gm-e2e-edit-key")
+	p := start(t, dir)
+	p.waitHealthy(t)
+	waitCycleDone(t, p, dir, triggerCheck(t, p))
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if n := len(gem.Requests()); n != 1 {
+		t.Fatalf("%d Gemini requests after the first check, want 1", n)
+	}
+
+	// The user adds an unrelated rule to the inbox and restarts Steward.
+	path := filepath.Join(dir, "config.yaml")
+	doc := readYAML(t, path)
+	var email *yaml.Node
+	for _, in := range mapGet(t, doc.Content[0], "integrations").Content {
+		if mapGet(t, in, "type").Value == "email" {
+			email = in
+		}
+	}
+	autos := mapGet(t, mapGet(t, mapGet(t, email, "platforms"), "inbox"), "automations")
+	var rule yaml.Node
+	if err := yaml.Unmarshal([]byte("when: {domain: example.invalid}\nthen: archive\n"), &rule); err != nil {
+		t.Fatal(err)
+	}
+	autos.Content = append(autos.Content, rule.Content[0])
+	writeYAML(t, path, doc)
+
+	q := start(t, dir)
+	q.waitHealthy(t)
+	waitCycleDone(t, q, dir, triggerCheck(t, q))
+	if n := len(gem.Requests()); n != 1 {
+		t.Errorf("%d Gemini requests after a rule edit and a second check, want still 1", n)
+	}
+	q.stop(t)
+}
