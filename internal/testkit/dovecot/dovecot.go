@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/stewardhq/steward/internal/testkit/logbuf"
 )
 
 // DefaultUser and DefaultPassword are the account a server has when no
@@ -128,7 +130,7 @@ type Server struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the dovecot master exits
-	stderr *lockedBuffer
+	stderr *logbuf.Buffer
 
 	ownLogins atomic.Int64 // logins made by the helpers, not counted by Logins
 
@@ -239,7 +241,7 @@ func (s *Server) prepareFiles(st settings) error {
 
 // start launches dovecot once and waits for its greeting.
 func (s *Server) start(bin string) error {
-	s.stderr = &lockedBuffer{}
+	s.stderr = &logbuf.Buffer{}
 	cmd := exec.Command(bin, "-F", "-c", s.conf)
 	cmd.Stdout = s.stderr
 	cmd.Stderr = s.stderr
@@ -429,22 +431,4 @@ func (s *Server) SetUIDValidity(t testing.TB, user, mailbox string, uidValidity 
 	t.Helper()
 	s.Doveadm(t, "mailbox", "update", "-u", user,
 		"--uid-validity", strconv.FormatUint(uint64(uidValidity), 10), mailbox)
-}
-
-// lockedBuffer collects a child's output safely.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
