@@ -92,7 +92,10 @@ func ParseRepositoryURL(u string) (org, repo string, ok bool) {
 		return "", "", false
 	}
 	org, repo = parts[len(parts)-2], parts[len(parts)-1]
-	return org, repo, org != "" && repo != ""
+	if org == "" || repo == "" {
+		return "", "", false
+	}
+	return org, repo, true
 }
 
 // ParseSearchItem reads one raw search item. ok is false when its

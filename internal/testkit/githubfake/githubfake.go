@@ -337,12 +337,19 @@ func (s *Server) find(org, repo string, n int) *Item {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &Logged{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 		IfNoneMatch: r.Header.Get("If-None-Match"), Accept: r.Header.Get("Accept")}
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	defer func() {
-		rec.Status = sw.status
+	// The entry is logged when the status is written, before the body: a
+	// client that stops reading early (a capped diff) may return before the
+	// handler does.
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, logged: func(code int) {
+		rec.Status = code
 		s.mu.Lock()
 		s.log = append(s.log, *rec)
 		s.mu.Unlock()
+	}}
+	defer func() {
+		if !sw.wrote {
+			sw.logged(sw.status)
+		}
 	}()
 	if r.Header.Get("User-Agent") == "" { // GitHub requires one
 		writeError(sw, http.StatusForbidden, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header")
@@ -379,15 +386,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// statusWriter remembers the status written.
+// statusWriter logs the request when its status is written.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	wrote  bool
+	logged func(status int)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	if !w.wrote {
+		w.status, w.wrote = code, true
+		w.logged(code)
+	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // writeError writes GitHub's error body.
