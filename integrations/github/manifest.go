@@ -3,7 +3,10 @@
 // arrive with the GitHub issue.
 package github
 
-import "github.com/stewardhq/steward/internal/manifest"
+import (
+	"github.com/stewardhq/steward/integrations/github/client"
+	"github.com/stewardhq/steward/internal/manifest"
+)
 
 // Manifest returns the GitHub integration's manifest.
 func Manifest() *manifest.Manifest {
@@ -17,11 +20,13 @@ func Manifest() *manifest.Manifest {
 		Version:     "1.0.0",
 		Fields: []manifest.Field{
 			{Name: "github_user", Type: manifest.TypeString, Required: true, Description: "user name put into every search query"},
-			{Name: "app_id", Type: manifest.TypeString, Required: true, Description: "GitHub App id"},
-			{Name: "installation_id", Type: manifest.TypeString, Required: true, Description: "GitHub App installation id"},
+			{Name: "app_id", Type: manifest.TypeString, Required: true, Check: client.CheckAppID, Description: "GitHub App id"},
+			{Name: "installation_id", Type: manifest.TypeString, Required: true, Check: client.CheckInstallationID, Description: "GitHub App installation id"},
 			{Name: "private_key", Type: manifest.TypeString, Required: true, Secret: true, Description: "GitHub App PEM private key (use !secret)"},
 			{Name: "orgs", Type: manifest.TypeList, Items: manifest.TypeString, Description: "organisations to search"},
 			{Name: "repos", Type: manifest.TypeList, Description: "repositories: \"org/repo\" or {repo, context}"},
+			{Name: "api_url", Type: manifest.TypeString, Check: client.CheckBaseURL,
+				Description: "GitHub REST API base URL (default " + client.DefaultBaseURL + "; GitHub Enterprise Server: https://HOST/api/v3)"},
 		},
 		// Neither platform declares actions yet (the act stage is a stub): rules on
 		// GitHub items act through scripts and services only.
