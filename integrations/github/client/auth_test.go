@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,9 @@ func TestAuthFailuresArePermanent(t *testing.T) {
 		cause   error
 		message string
 	}{
-		{"unparsable key", "", "", func(*githubfake.Server) string { return "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----" },
+		{"unparsable key", "", "", func(*githubfake.Server) string {
+			return "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----"
+		},
 			false, true, client.ErrAuth, "private_key"},
 		{"wrong app id", "999", "", nil, false, false, client.ErrAuth, "check app_id (999)"},
 		{"key of another App", "", "", func(*githubfake.Server) string { return otherPEM }, false, false, client.ErrAuth, "private_key belongs to that App"},
@@ -193,7 +196,7 @@ func TestAuthFailuresArePermanent(t *testing.T) {
 				e.fake.Revoke()
 			}
 			ts, err := client.NewTokenSource(client.TokenOptions{Integration: "github.work", BaseURL: e.fake.URL(),
-				AppID: appID, InstallationID: inst, PrivateKey: key})
+				AppID: appID, InstallationID: inst, PrivateKey: key, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 			if err == nil {
 				if tt.atNew {
 					t.Fatal("NewTokenSource accepted the config")

@@ -116,4 +116,3 @@ func (e *env) checkClean(t testing.TB, err error) {
 		t.Errorf("logs hold %v", s)
 	}
 }
-

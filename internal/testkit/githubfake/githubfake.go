@@ -682,7 +682,9 @@ func matches(it *Item, query string) bool {
 		if !ok {
 			continue
 		}
-		has := func(list []string) bool { return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) }) }
+		has := func(list []string) bool {
+			return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
+		}
 		switch strings.ToLower(k) {
 		case "is":
 			switch v {
