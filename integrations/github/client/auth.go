@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -197,7 +198,9 @@ func NewTokenSource(o TokenOptions) (*TokenSource, error) {
 }
 
 // Token returns a valid installation token: the cached one, or a new one
-// when none is cached or the cached one expires within RefreshBefore. ctx
+// when none is cached or the cached one expires within RefreshBefore (if
+// that early refresh fails transiently, the old token is returned while it
+// has more than a minute left). ctx
 // bounds only this caller's wait; the exchange itself runs to its own
 // timeout so that other waiters are not failed by one caller leaving.
 func (s *TokenSource) Token(ctx context.Context) (Token, error) {
@@ -213,6 +216,7 @@ func (s *TokenSource) Token(ctx context.Context) (Token, error) {
 		s.mu.Unlock()
 		return Token{}, err
 	}
+	old := s.tok
 	x := s.inflight
 	if x == nil {
 		x = &exchange{done: make(chan struct{})}
@@ -223,6 +227,10 @@ func (s *TokenSource) Token(ctx context.Context) (Token, error) {
 	s.mu.Unlock()
 	select {
 	case <-x.done:
+		if x.err != nil && IsTransient(x.err) && old.Value != "" && s.now().Before(old.ExpiresAt.Add(-time.Minute)) {
+			// An early refresh failed for now; the old token still works.
+			return old, nil
+		}
 		return x.tok, x.err
 	case <-ctx.Done():
 		return Token{}, &Error{Integration: s.integration, Transient: true, Err: ctx.Err(),
@@ -377,4 +385,50 @@ func jsonBody(v any) (*bytes.Reader, error) {
 		return nil, err
 	}
 	return bytes.NewReader(b), nil
+}
+
+// TokenPool hands out one [TokenSource] per App installation and key, so
+// that every task of an integration instance shares one cached token, and a
+// config reload with a new key or id gets a new source. The zero value is
+// ready to use; it is safe for concurrent use. Keep one per process (e.g. in
+// the integration's struct).
+type TokenPool struct {
+	mu      sync.Mutex
+	sources map[poolKey]*TokenSource
+}
+
+// poolKey identifies a source: everything that changes what it mints.
+type poolKey struct {
+	integration, baseURL, appID, installationID string
+	keySum                                      [32]byte
+}
+
+// Get returns the source for o, creating it on first use. The options'
+// HTTPClient, Now and Logger are taken from the first call.
+func (p *TokenPool) Get(o TokenOptions) (*TokenSource, error) {
+	base := o.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	k := poolKey{integration: o.Integration, baseURL: strings.TrimRight(base, "/"), appID: o.AppID,
+		installationID: o.InstallationID, keySum: sha256.Sum256([]byte(strings.TrimSpace(o.PrivateKey)))}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.sources[k]; ok {
+		return s, nil
+	}
+	s, err := NewTokenSource(o)
+	if err != nil {
+		return nil, err
+	}
+	if p.sources == nil {
+		p.sources = map[poolKey]*TokenSource{}
+	}
+	for old := range p.sources {
+		if old.integration == k.integration {
+			delete(p.sources, old) // the instance's config changed: drop the stale source
+		}
+	}
+	p.sources[k] = s
+	return s, nil
 }

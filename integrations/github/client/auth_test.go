@@ -254,3 +254,98 @@ func TestRevokedTokenIsDroppedAndRetried(t *testing.T) {
 	}
 	e.checkClean(t, err)
 }
+
+func TestConcurrentRefreshIsOneExchange(t *testing.T) {
+	e := setup(t, githubfake.WithTokenTTL(time.Hour))
+	ctx := context.Background()
+	if _, err := e.tokens.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.SetExchangeLatency(50 * time.Millisecond)
+	e.clock.Advance(58 * time.Minute) // inside the refresh margin
+	var wg sync.WaitGroup
+	tokens := make(chan string, 32)
+	for range 32 {
+		wg.Go(func() {
+			tok, err := e.tokens.Token(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			tokens <- tok.Value
+		})
+	}
+	wg.Wait()
+	close(tokens)
+	seen := map[string]bool{}
+	for v := range tokens {
+		seen[v] = true
+	}
+	if got := e.fake.Exchanges(); got != 2 || len(seen) != 1 {
+		t.Fatalf("%d exchanges, %d distinct tokens; want 2 and 1", got, len(seen))
+	}
+}
+
+func TestRefreshFailureKeepsTheOldToken(t *testing.T) {
+	e := setup(t, githubfake.WithTokenTTL(time.Hour))
+	ctx := context.Background()
+	first, err := e.tokens.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(57 * time.Minute)
+	e.fake.FailExchangeNext(502, 502)
+	tok, err := e.tokens.Token(ctx)
+	if err != nil || tok.Value != first.Value {
+		t.Fatalf("early refresh failed: %v, old token kept %v", err, tok.Value == first.Value)
+	}
+	e.clock.Advance(2*time.Minute + time.Second) // under a minute left: no fallback
+	_, err = e.tokens.Token(ctx)
+	if !client.IsTransient(err) || !strings.Contains(err.Error(), "HTTP 502") {
+		t.Fatalf("late refresh failure: %v, want a transient 502", err)
+	}
+	if _, err = e.tokens.Token(ctx); err != nil {
+		t.Fatalf("recovered exchange: %v", err)
+	}
+	e.checkClean(t, err)
+}
+
+func TestCallerLeavingDoesNotFailOthers(t *testing.T) {
+	e := setup(t)
+	e.fake.SetExchangeLatency(100 * time.Millisecond)
+	short, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var patient error
+	wg.Go(func() { _, patient = e.tokens.Token(context.Background()) })
+	_, err := e.tokens.Token(short)
+	if !client.IsTransient(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("impatient caller: %v", err)
+	}
+	wg.Wait()
+	if patient != nil || e.fake.Exchanges() != 1 || e.tokens.Exchanges() != 1 {
+		t.Fatalf("patient caller: %v after %d exchanges", patient, e.fake.Exchanges())
+	}
+}
+
+func TestTokenPool(t *testing.T) {
+	fake := githubfake.New(githubfake.WithKey(appKey()))
+	defer fake.Close()
+	var pool client.TokenPool
+	o := client.TokenOptions{Integration: "github.work", BaseURL: fake.URL(), AppID: fake.AppID(),
+		InstallationID: fake.InstallationID(), PrivateKey: fake.PrivateKeyPKCS1()}
+	a, err := pool.Get(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pool.Get(o)
+	o.PrivateKey = fake.PrivateKeyPKCS8() // same key, another form: a config change all the same
+	c, _ := pool.Get(o)
+	o.Integration = "github.home"
+	d, _ := pool.Get(o)
+	if a != b || a == c || c == d {
+		t.Fatalf("pool identities: a==b %v a==c %v c==d %v", a == b, a == c, c == d)
+	}
+	if _, err := pool.Get(client.TokenOptions{Integration: "github.bad", AppID: "1", InstallationID: "2", PrivateKey: "x"}); !client.IsPermanent(err) {
+		t.Fatalf("bad key: %v", err)
+	}
+}

@@ -140,6 +140,8 @@ type Server struct {
 	remaining  int
 	retryAfter time.Duration
 	revoked    bool
+	exFail     []int
+	exLatency  time.Duration
 }
 
 // Option configures a Server at New.
@@ -314,6 +316,21 @@ func (s *Server) SetRetryAfter(d time.Duration) {
 	s.retryAfter = d
 }
 
+// FailExchangeNext makes the next token exchanges answer with the given HTTP
+// statuses (e.g. 502), one each.
+func (s *Server) FailExchangeNext(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exFail = append(s.exFail, statuses...)
+}
+
+// SetExchangeLatency delays every token exchange by d.
+func (s *Server) SetExchangeLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exLatency = d
+}
+
 // Revoke uninstalls the App: token exchanges answer 404 and existing tokens
 // stop working (401).
 func (s *Server) Revoke() {
@@ -430,6 +447,23 @@ func bearer(r *http.Request) string {
 
 // accessToken answers a token exchange.
 func (s *Server) accessToken(w http.ResponseWriter, r *http.Request, installation string) {
+	s.mu.Lock()
+	latency, fail := s.exLatency, 0
+	if len(s.exFail) > 0 {
+		fail, s.exFail = s.exFail[0], s.exFail[1:]
+	}
+	s.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if fail != 0 {
+		writeError(w, fail, http.StatusText(fail))
+		return
+	}
 	claims := &jwt.RegisteredClaims{}
 	_, err := jwt.ParseWithClaims(bearer(r), claims, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(s.clock), jwt.WithIssuedAt(), jwt.WithExpirationRequired())
