@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -163,9 +164,10 @@ type SearchResult struct {
 	Incomplete bool
 	// Pages is how many requests were made.
 	Pages int
-	// Meta is the first page's: its ETag validates the whole query, and
-	// NotModified means the first page (and so, as far as Steward polls,
-	// the result) is unchanged.
+	// Meta is the first page's. NotModified means the first page is
+	// unchanged, total_count included: for a result that fit on one page
+	// (TotalCount <= PerPage) that is the whole result; a caller tracking
+	// more should search unconditionally.
 	Meta Meta
 }
 
@@ -213,7 +215,10 @@ func (c *Client) Search(ctx context.Context, query string, o SearchOptions) (*Se
 		}
 		page, err := ParseSearchPage(resp.body)
 		if err != nil {
-			err.(*Error).Integration = c.integration
+			var e *Error
+			if errors.As(err, &e) {
+				e.Integration, e.Status = c.integration, resp.meta.Status
+			}
 			return nil, err
 		}
 		res.TotalCount = page.TotalCount
@@ -330,7 +335,8 @@ func (c *Client) GetPull(ctx context.Context, org, repo string, n int, etag stri
 
 // Diff is a pull request's diff, possibly cut.
 type Diff struct {
-	// Text is the diff, at most the cap in bytes, cut at a UTF-8 boundary.
+	// Text is the diff: at most the cap in bytes, never ending inside a
+	// UTF-8 sequence.
 	Text string
 	// Truncated is true when the diff was longer than the cap.
 	Truncated bool
@@ -353,11 +359,23 @@ func (c *Client) GetPullDiff(ctx context.Context, org, repo string, n int, etag 
 	}
 	body := resp.body
 	if resp.truncated {
-		for len(body) > 0 && !utf8.Valid(body[max(0, len(body)-utf8.UTFMax):]) {
-			body = body[:len(body)-1]
-		}
+		body = cutPartialRune(body)
 	}
 	return &Diff{Text: string(body), Truncated: resp.truncated}, resp.meta, nil
+}
+
+// cutPartialRune drops a UTF-8 sequence cut short at the end of b (what
+// capping a read leaves); any other bytes, valid or not, are kept.
+func cutPartialRune(b []byte) []byte {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i]
+			}
+			return b
+		}
+	}
+	return b
 }
 
 // Issue is an issue's detail.

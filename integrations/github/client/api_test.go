@@ -276,6 +276,7 @@ func TestPullDiffCap(t *testing.T) {
 	e := setup(t, githubfake.WithItems(
 		githubfake.Item{Org: "o", Repo: "r", Number: 1, PullRequest: true, Diff: "diff --git a/x b/x\n+1\n"},
 		githubfake.Item{Org: "o", Repo: "r", Number: 2, PullRequest: true, Diff: big},
+		githubfake.Item{Org: "o", Repo: "r", Number: 3, PullRequest: true, Diff: strings.Repeat("\xe9", 100)}, // Latin-1
 	))
 	ctx := context.Background()
 	if _, err := e.tokens.Token(ctx); err != nil {
@@ -291,6 +292,7 @@ func TestPullDiffCap(t *testing.T) {
 		{"default cap", 2, 0, client.DefaultDiffBytes, true},
 		{"cut inside a rune backs off", 2, 7, 6, true},
 		{"exactly the cap", 1, len("diff --git a/x b/x\n+1\n"), len("diff --git a/x b/x\n+1\n"), false},
+		{"invalid UTF-8 is kept, not eaten", 3, 5, 5, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,7 +301,7 @@ func TestPullDiffCap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(d.Text) != tt.wantLen || d.Truncated != tt.truncated || !utf8.ValidString(d.Text) {
+			if len(d.Text) != tt.wantLen || d.Truncated != tt.truncated || (tt.n != 3 && !utf8.ValidString(d.Text)) {
 				t.Fatalf("%d bytes truncated %v valid %v; want %d, %v", len(d.Text), d.Truncated, utf8.ValidString(d.Text), tt.wantLen, tt.truncated)
 			}
 			log := e.fake.Requests()

@@ -200,8 +200,6 @@ type request struct {
 	// truncate is set, when it is cut to max.
 	max      int
 	truncate bool
-	// want is the success status (0 = any 2xx).
-	want int
 }
 
 // response is a call's outcome.
@@ -287,7 +285,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			out.meta.ETag = r.etag
 		}
 		return out, nil
-	case resp.StatusCode < 200 || resp.StatusCode > 299 || (r.want != 0 && resp.StatusCode != r.want):
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		e := statusError(c.integration, resp, data, c.now(), tok.Value)
 		if resp.StatusCode == http.StatusUnauthorized {
 			c.tokens.Invalidate(tok.Value)

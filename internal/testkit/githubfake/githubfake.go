@@ -138,6 +138,7 @@ type Server struct {
 	limitNext  []Limit
 	failNext   []int
 	remaining  int
+	resetAt    time.Time
 	retryAfter time.Duration
 	revoked    bool
 	exFail     []int
@@ -581,13 +582,16 @@ func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, code int, cty
 	etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
 	s.mu.Lock()
 	now := s.now()
+	if !now.Before(s.resetAt) { // a new hourly window
+		s.remaining, s.resetAt = RateLimit, now.Add(time.Hour).Truncate(time.Second)
+	}
 	notModified := r.Method == http.MethodGet && etagMatch(r.Header.Get("If-None-Match"), etag)
 	if !notModified && s.remaining > 0 {
 		s.remaining--
 	}
-	remaining := s.remaining
+	remaining, reset := s.remaining, s.resetAt
 	s.mu.Unlock()
-	s.rateHeaders(w, remaining, now.Add(time.Hour).Truncate(time.Second))
+	s.rateHeaders(w, remaining, reset)
 	if r.Method == http.MethodGet {
 		w.Header().Set("ETag", etag)
 		w.Header().Set("Cache-Control", "private, max-age=60, s-maxage=60")
@@ -793,8 +797,6 @@ func (s *Server) item(w http.ResponseWriter, r *http.Request, org, repo, kind st
 		return
 	}
 	delete(wire, "pull_request")
-	delete(wire, "labels")
-	delete(wire, "comments")
 	wire["merged"] = cp.Merged
 	wire["additions"] = cp.Additions
 	wire["deletions"] = cp.Deletions
