@@ -292,7 +292,7 @@ func TestPullDiffCap(t *testing.T) {
 		{"default cap", 2, 0, client.DefaultDiffBytes, true},
 		{"cut inside a rune backs off", 2, 7, 6, true},
 		{"exactly the cap", 1, len("diff --git a/x b/x\n+1\n"), len("diff --git a/x b/x\n+1\n"), false},
-		{"invalid UTF-8 is kept, not eaten", 3, 5, 5, true},
+		{"invalid UTF-8: only what may be a cut rune is dropped", 3, 5, 4, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
