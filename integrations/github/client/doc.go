@@ -17,13 +17,15 @@
 // (GitHub Enterprise Server: https://{host}/api/v3).
 //
 // It is hand-written rather than built on github.com/google/go-github with
-// github.com/bradleyfalzon/ghinstallation/v2. go-github (v82 is served and
-// builds) maps a 304 to an *ErrorResponse (so a conditional request that
-// worked reads as a failure), reads a raw diff whole before it can be capped,
-// quotes whole request URLs in its errors, and with ghinstallation adds two
-// dependency trees (go-querystring, a second JWT library) for five endpoints.
-// The wire format used here is small, and every byte read is bounded; JWT
-// signing uses github.com/golang-jwt/jwt/v5.
+// github.com/bradleyfalzon/ghinstallation/v2 (checked here: go-github v82
+// builds, 10 MB for a one-call program). go-github turns the 304 of a
+// conditional request that worked into an *ErrorResponse whose text quotes the
+// whole request URL (the search query included); its WithEnterpriseURLs
+// rewrites api_url by appending /api/v3/; and it reads a raw diff whole before
+// it can be capped. ghinstallation v2.19.0 brings golang-jwt/jwt/v4 and
+// go-github/v88, a second go-github major beside the one Steward would use.
+// Five endpoints do not need that: the wire format used here is small, every
+// byte read is bounded, and the JWT is signed with github.com/golang-jwt/jwt/v5.
 //
 // What it guarantees:
 //   - the private key, the JWT and the installation token never appear in an
