@@ -491,15 +491,12 @@ func splitNote(t *testing.T, path string) (front, body string) {
 	return front, body
 }
 
-// Known defect (services/pipeline): a service call has no at-most-once
-// ledger per item, unlike an irreversible script or unsubscribe. Any edit of
-// a platform's automations makes the next check evaluate every known item
-// again, and the example's rule then calls web_research (irreversible: the
-// prompt goes to Google) a second time for a mail already researched, with a
-// second note and daily-log line. This is the reproduction; remove the Skip
-// with the fix.
+// An edit of a platform's automations makes the next check evaluate every
+// known item again, and the example's rule decides web_research (irreversible:
+// the prompt goes to Google) again for a mail already researched; the
+// service's at-most-once ledger per item (services/pipeline/service_ledger.go)
+// skips it, so Gemini is asked once, across the restart.
 func TestExamplePrivacyResearchNotRepeatedAfterRuleEdit(t *testing.T) {
-	t.Skip("known defect: an unrelated rule edit repeats web_research for an item already researched (services/pipeline has no per-item ledger for services)")
 	imap := dovecot.Start(t)
 	imap.Append(t, "alice", "INBOX", privacyMail("dkim=pass header.d=questrade.com; spf=pass smtp.mailfrom=questrade.com; dmarc=pass header.from=questrade.com",
 		"Important: we're updating our Privacy Policy", "pp-2027"))

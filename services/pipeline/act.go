@@ -407,7 +407,8 @@ func (e *Engine) recordFailure(ctx context.Context, ledgerKey string, entry Ledg
 }
 
 // The ledger steps every at-most-once side effect shares (the act stage's
-// platform actions and the script.run handler's irreversible scripts).
+// platform actions, the script.run handler's irreversible scripts and the
+// irreversible service tasks of service_ledger.go).
 
 // writeIntent records, right before an at-most-once side effect, that it is
 // about to happen. created is false when an entry exists already: another task

@@ -39,12 +39,13 @@ type gateState struct {
 
 // GuardTasks is the engine's Guard: the run-time gate with the config in
 // force, the engine's manifests and the rules report it already keeps, and
-// inside it the result routing of service tasks (results.go): a service task
-// the gate lets run has its result routed to its on_result destinations. Pass
-// it as Options.Guard of the pipeline service that dispatches the engine's
-// router.
+// inside it the at-most-once ledger of irreversible service tasks on an item
+// (service_ledger.go) and the result routing of service tasks (results.go): a
+// service task the gate lets run, and the ledger does not skip, has its result
+// routed to its on_result destinations. Pass it as Options.Guard of the
+// pipeline service that dispatches the engine's router.
 func (e *Engine) GuardTasks(next msg.Handler) msg.Handler {
-	return gateTasks(e.routeResults(next), func() gateState {
+	return gateTasks(e.onceServices(e.routeResults(next)), func() gateState {
 		st := gateState{reg: e.o.Registry}
 		if cfg := e.o.Config(); cfg != nil {
 			d := e.current()
