@@ -316,10 +316,12 @@ func TestFailedRouteRetriedWithoutRerun(t *testing.T) {
 	if n := h.callCount("service.lab.lookup"); n != 1 {
 		t.Errorf("service ran %d times, want 1 (only the route is retried)", n)
 	}
-	routes, err := h.bus.Tasks(context.Background(), func(s *msg.Status) bool { return s.Type == TaskResultNote })
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The note is written before the route task is recorded done.
+	var routes []msg.Status
+	waitFor(t, 10*time.Second, "the route task to end", func() bool {
+		routes, _ = h.bus.Tasks(context.Background(), func(s *msg.Status) bool { return s.Type == TaskResultNote })
+		return len(routes) == 1 && (routes[0].Status == msg.StateDone || routes[0].Status == msg.StateFailed)
+	})
 	if len(routes) != 1 || routes[0].Attempts != 3 || routes[0].Status != msg.StateDone {
 		t.Errorf("route tasks = %+v, want one done after 3 attempts", routes)
 	}
