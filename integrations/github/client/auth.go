@@ -227,7 +227,7 @@ func (s *TokenSource) Token(ctx context.Context) (Token, error) {
 	s.mu.Unlock()
 	select {
 	case <-x.done:
-		if x.err != nil && IsTransient(x.err) && old.Value != "" && s.now().Before(old.ExpiresAt.Add(-time.Minute)) {
+		if x.err != nil && !IsPermanent(x.err) && old.Value != "" && s.now().Before(old.ExpiresAt.Add(-time.Minute)) {
 			// An early refresh failed for now; the old token still works.
 			return old, nil
 		}
