@@ -111,7 +111,7 @@ func (g *Integration) WebResearch(ctx context.Context, t *msg.Task) (any, error)
 	}
 	in, err := decodeInputs(p.Inputs)
 	if err != nil {
-		return nil, msg.Permanent(err)
+		return nil, platform.NotPerformed(msg.Permanent(err))
 	}
 	if strings.TrimSpace(in.Prompt) == "" {
 		g.o.Logger.Warn("web_research called with an empty prompt; nothing to research", "task", t.ID, "integration", p.Integration)
@@ -119,7 +119,7 @@ func (g *Integration) WebResearch(ctx context.Context, t *msg.Task) (any, error)
 	}
 	c, err := g.client(p.Integration)
 	if err != nil {
-		return nil, msg.Permanent(err)
+		return nil, platform.NotPerformed(msg.Permanent(err))
 	}
 	g.o.Logger.Info("web research", "task", t.ID, "integration", p.Integration, "model", c.Model(),
 		"prompt", truncate(in.Prompt, 100), "structured", in.Schema != nil)
@@ -153,10 +153,18 @@ func (g *Integration) WebResearch(ctx context.Context, t *msg.Task) (any, error)
 }
 
 // classify makes a client error a task error: transient ones are retried by
-// the lane, every other one fails the task.
+// the lane, every other one fails the task. A refused key, an unusable config
+// or an unknown model (404) means no research happened: such a failure is
+// marked platform.NotPerformed, so the at-most-once ledger of the item lets a
+// later evaluation (once the config is fixed) run it.
 func classify(err error) error {
 	if client.IsTransient(err) {
 		return err
+	}
+	var ce *client.Error
+	if errors.Is(err, client.ErrKeyRefused) || errors.Is(err, client.ErrConfig) ||
+		(errors.As(err, &ce) && ce.Status == http.StatusNotFound) {
+		return platform.NotPerformed(msg.Permanent(err))
 	}
 	return msg.Permanent(err)
 }

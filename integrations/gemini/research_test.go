@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/integrations/gemini/client"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/platform"
 	"github.com/stewardhq/steward/internal/testkit/geminifake"
 	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"github.com/stewardhq/steward/internal/testkit/natstest"
@@ -115,8 +116,11 @@ func TestWebResearch(t *testing.T) {
 		want        map[string]any // the result as stored; nil = an error
 		wantErr     string
 		permanent   bool
-		requests    int
-		check       func(t *testing.T, reqs []geminifake.Request)
+		// notPerformed: the failure certainly did no research (bad inputs,
+		// config, a refused key), so the item's ledger lets a later run try.
+		notPerformed bool
+		requests     int
+		check        func(t *testing.T, reqs []geminifake.Request)
 	}{
 		{name: "grounded answer", integration: "gemini.research", model: "gemini-2.5-pro",
 			inputs:   map[string]any{"prompt": "research test.com"},
@@ -173,7 +177,7 @@ func TestWebResearch(t *testing.T) {
 
 		{name: "key refused", integration: "gemini.research", inputs: map[string]any{"prompt": "q"},
 			replies: []geminifake.Response{geminifake.Error(403, "PERMISSION_DENIED", "", "denied")}, requests: 1,
-			wantErr: "gemini.research: the API key was refused (HTTP 403): PERMISSION_DENIED", permanent: true},
+			wantErr: "gemini.research: the API key was refused (HTTP 403): PERMISSION_DENIED", permanent: true, notPerformed: true},
 		{name: "rate limited", integration: "gemini.research", inputs: map[string]any{"prompt": "q"},
 			replies: []geminifake.Response{geminifake.RateLimited(0)}, requests: 1,
 			wantErr: "gemini.research: rate limited (HTTP 429)", permanent: false},
@@ -184,19 +188,19 @@ func TestWebResearch(t *testing.T) {
 			replies: []geminifake.Response{geminifake.BlockedPrompt("SAFETY")}, requests: 1,
 			wantErr: "gemini.research: Gemini blocked the prompt (blockReason SAFETY", permanent: true},
 		{name: "prompt not text", integration: "gemini.research", inputs: map[string]any{"prompt": 5},
-			wantErr: `web_research: input "prompt" must be text, got a number`, permanent: true},
+			wantErr: `web_research: input "prompt" must be text, got a number`, permanent: true, notPerformed: true},
 		{name: "schema not an object", integration: "gemini.research", inputs: map[string]any{"prompt": "q", "output_schema": "{'type': 'object'}"},
-			wantErr: `web_research: input "output_schema" is text that is not a JSON schema object`, permanent: true},
+			wantErr: `web_research: input "output_schema" is text that is not a JSON schema object`, permanent: true, notPerformed: true},
 		{name: "schema of unknown type", integration: "gemini.research", inputs: map[string]any{"prompt": "q", "output_schema": map[string]any{"type": "date"}},
-			wantErr: `web_research: input "output_schema": output_schema.type: unknown type "date"`, permanent: true},
+			wantErr: `web_research: input "output_schema": output_schema.type: unknown type "date"`, permanent: true, notPerformed: true},
 		{name: "no integration", inputs: map[string]any{"prompt": "q"},
-			wantErr: "the payload names no integration", permanent: true},
+			wantErr: "the payload names no integration", permanent: true, notPerformed: true},
 		{name: "unknown instance", integration: "gemini.other", inputs: map[string]any{"prompt": "q"},
-			wantErr: "gemini.other: no such integration is configured", permanent: true},
+			wantErr: "gemini.other: no such integration is configured", permanent: true, notPerformed: true},
 		{name: "other type", integration: "email.personal", inputs: map[string]any{"prompt": "q"},
-			wantErr: `integration "email.personal" is not a gemini integration`, permanent: true},
+			wantErr: `integration "email.personal" is not a gemini integration`, permanent: true, notPerformed: true},
 		{name: "no key here", integration: "gemini.nokey", inputs: map[string]any{"prompt": "q"},
-			wantErr: "gemini.nokey: no API key on this machine", permanent: true},
+			wantErr: "gemini.nokey: no API key on this machine", permanent: true, notPerformed: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,6 +212,9 @@ func TestWebResearch(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("got %v (result %v), want %q", err, out, tc.wantErr)
+				}
+				if platform.IsNotPerformed(err) != tc.notPerformed {
+					t.Errorf("not performed = %v, want %v", platform.IsNotPerformed(err), tc.notPerformed)
 				}
 				if msg.IsPermanent(err) != tc.permanent {
 					t.Errorf("permanent = %v, want %v", msg.IsPermanent(err), tc.permanent)

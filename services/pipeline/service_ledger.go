@@ -9,6 +9,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/platform"
 	"github.com/stewardhq/steward/internal/rules"
 )
 
@@ -88,6 +89,13 @@ func (e *Engine) onceServices(next msg.Handler) msg.Handler {
 			// Steward is stopping (or lost the task) while the service ran:
 			// the intent stays, so the redelivery records it as interrupted
 			// and does not run it again.
+		case platform.IsNotPerformed(runErr):
+			// The service certainly did nothing (bad inputs, a refused key):
+			// no entry, so a later evaluation, e.g. once the key is fixed,
+			// may run it.
+			if err := e.o.Bus.Ledger().Delete(context.WithoutCancel(ctx), key); err != nil {
+				e.o.Logger.Warn("could not remove the intent of a service that did not run", "ledger", key, "err", err)
+			}
 		case msg.IsPermanent(runErr):
 			e.recordFailed(context.WithoutCancel(ctx), key, entry, runErr)
 			e.audit(ctx, audit.Event{Source: sourceOf(p.Integration), Kind: audit.KindService, Integration: p.Integration,

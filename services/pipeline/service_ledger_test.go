@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/platform"
 	"github.com/stewardhq/steward/internal/testkit/natstest"
 )
 
@@ -308,6 +309,9 @@ func TestIrreversibleServiceErrors(t *testing.T) {
 	}{
 		{"transient", errors.New("429 too many requests"), 2, LedgerDone},
 		{"permanent", msg.Permanent(errors.New("blocked prompt")), 1, LedgerFailed},
+		// A failure that certainly did nothing (a refused key) leaves no
+		// entry: the next task of that identity runs it.
+		{"not performed", platform.NotPerformed(msg.Permanent(errors.New("the API key was refused"))), 2, LedgerDone},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inputs := map[string]any{"q": tt.name}
@@ -329,7 +333,11 @@ func TestIrreversibleServiceErrors(t *testing.T) {
 				}
 			}
 			res, err := h.dispatch(context.Background(), tt.name+"-2", item, inputs, handler)
-			if err != nil || !strings.Contains(jsonText(t, res), "already done") {
+			if platform.IsNotPerformed(tt.err) {
+				if err != nil || strings.Contains(jsonText(t, res), "already done") {
+					t.Errorf("second task after a failure that did nothing: %v %v, want a run", res, err)
+				}
+			} else if err != nil || !strings.Contains(jsonText(t, res), "already done") {
 				t.Errorf("second task: %v %v", res, err)
 			}
 			if runs != tt.wantRuns {
