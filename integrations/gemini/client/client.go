@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/stewardhq/steward/internal/apiurl"
 )
 
 // Defaults of [Options].
@@ -144,37 +145,11 @@ func CheckModel(s string) error {
 // stand-in), since the API key would otherwise cross the network unencrypted.
 // Its message never quotes the URL's userinfo.
 func CheckBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("want an https URL such as %s", DefaultBaseURL)
-	}
-	if u.User != nil {
-		return errors.New("must not hold a user or password (the API key goes in api_key)")
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return errors.New("must not hold a query or fragment (the API key goes in api_key)")
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return fmt.Errorf("plain http would send the API key unencrypted; use https (http only for a loopback stand-in, got host %s)", clip(u.Hostname()))
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return apiurl.Check(s, apiurl.Wording{Example: DefaultBaseURL, Secret: "the API key", Hint: "the API key goes in api_key"})
 }
 
 // clip cuts text quoted in an error to a readable length.
-func clip(s string) string {
-	if r := []rune(s); len(r) > 80 {
-		return string(r[:80]) + "…"
-	}
-	return s
-}
+func clip(s string) string { return apiurl.Clip(s) }
 
 // Research asks prompt with the Google Search tool: a grounded answer and its
 // sources.

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/stewardhq/steward/internal/apiurl"
 )
 
 // Wire constants and defaults of [Options].
@@ -121,38 +122,15 @@ func New(o Options) (*Client, error) {
 // (a stand-in), since the token would otherwise cross the network
 // unencrypted.
 func CheckBaseURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("want an https URL such as %s (GitHub Enterprise: https://HOST/api/v3)", DefaultBaseURL)
-	}
-	if u.User != nil {
-		return errors.New("must not hold a user or password")
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return errors.New("must not hold a query or fragment")
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return fmt.Errorf("plain http would send the token unencrypted; use https (http only for a loopback stand-in, got host %s)", clip(u.Hostname()))
-	}
-	return nil
+	return apiurl.Check(s, apiurl.Wording{
+		Example: DefaultBaseURL + " (GitHub Enterprise: https://HOST/api/v3)",
+		Secret:  "the token",
+		Quote:   func(host string) string { return quoteSafe(host) },
+	})
 }
 
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// clip cuts text quoted in an error to a readable length.
-func clip(s string) string {
-	s = quoteSafe(s)
-	if r := []rune(s); len(r) > 80 {
-		return string(r[:80]) + "…"
-	}
-	return s
-}
+// clip cuts text quoted in an error to a readable length, made safe first.
+func clip(s string) string { return apiurl.Clip(quoteSafe(s)) }
 
 // noForeignRedirects copies hc (or makes a client) that follows at most five
 // redirects, and only to base's scheme and host: GitHub redirects renamed
