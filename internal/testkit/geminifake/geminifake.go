@@ -30,15 +30,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testkit/script"
 )
 
 // Server is a fake Gemini API. All methods are safe for concurrent use.
 type Server struct {
 	srv *httptest.Server
 
+	replies *script.Queue[Request, Response]
+
 	mu       sync.Mutex
-	reply    func(Request) Response
-	script   []Response
 	latency  time.Duration
 	key      string
 	requests []Request
@@ -55,11 +57,11 @@ type Option func(*Server)
 func WithKey(key string) Option { return func(s *Server) { s.key = key } }
 
 // WithReply sets the reply function (see [Server.Reply]).
-func WithReply(f func(Request) Response) Option { return func(s *Server) { s.reply = f } }
+func WithReply(f func(Request) Response) Option { return func(s *Server) { s.replies.SetReply(f) } }
 
 // WithScript queues one-off replies (see [Server.Script]).
 func WithScript(rs ...Response) Option {
-	return func(s *Server) { s.script = append(s.script, rs...) }
+	return func(s *Server) { s.replies.Push(rs...) }
 }
 
 // WithLatency delays every answer by d.
@@ -68,7 +70,7 @@ func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = 
 // New starts a server on 127.0.0.1 with a random port. Without a reply
 // function or script every request gets [Auto]. Close it when done.
 func New(opts ...Option) *Server {
-	s := &Server{arrived: make(chan struct{}), closing: make(chan struct{})}
+	s := &Server{replies: script.NewQueue[Request](Auto), arrived: make(chan struct{}), closing: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -96,22 +98,14 @@ func (s *Server) SetKey(key string) {
 }
 
 // Reply sets the function that answers once the script is empty (nil = Auto).
-func (s *Server) Reply(f func(Request) Response) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reply = f
-}
+func (s *Server) Reply(f func(Request) Response) { s.replies.SetReply(f) }
 
 // FixedReply answers every request with r once the script is empty.
 func (s *Server) FixedReply(r Response) { s.Reply(func(Request) Response { return r }) }
 
 // Script queues replies used one per request, in order, before the reply
 // function.
-func (s *Server) Script(rs ...Response) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = append(s.script, rs...)
-}
+func (s *Server) Script(rs ...Response) { s.replies.Push(rs...) }
 
 // SetLatency delays every answer by d (the wait ends early when the client
 // goes away).
@@ -185,65 +179,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp := s.next(req)
-	if !s.wait(r.Context(), arrival.Add(latency+resp.Delay)) {
+	resp := s.replies.Next(req)
+	// Spin 0: the answer leaves once a timer fires, up to ~1 ms late.
+	if !script.WaitUntil(r.Context(), arrival.Add(latency+resp.Delay), s.closing, 0) {
 		return
 	}
 	if resp.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		}
+		script.Hang(r.Context(), s.closing)
 		return
 	}
 	switch {
 	case resp.Status != 0 && resp.Status != http.StatusOK:
 		writeError(w, resp)
 	case resp.Raw != nil:
-		ct := resp.ContentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(resp.Raw)
+		script.WriteRaw(w, http.StatusOK, resp.Raw, resp.ContentType, "application/json")
 	default:
 		writeJSON(w, http.StatusOK, answer(req, resp))
 	}
-}
-
-// next takes the next scripted reply, or asks the reply function.
-func (s *Server) next(req Request) Response {
-	s.mu.Lock()
-	if len(s.script) > 0 {
-		r := s.script[0]
-		s.script = s.script[1:]
-		s.mu.Unlock()
-		return r
-	}
-	f := s.reply
-	s.mu.Unlock()
-	if f == nil {
-		return Auto()
-	}
-	return f(req)
-}
-
-// wait returns at deadline; false when the client left or the server closes.
-func (s *Server) wait(ctx context.Context, deadline time.Time) bool {
-	d := time.Until(deadline)
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.closing:
-	}
-	return false
 }
 
 // answer builds a GenerateContentResponse.
@@ -363,13 +315,7 @@ func writeError(w http.ResponseWriter, resp Response) {
 		w.Header().Set("Retry-After", resp.RetryAfter)
 	}
 	if resp.Raw != nil {
-		ct := resp.ContentType
-		if ct == "" {
-			ct = "text/plain; charset=utf-8"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(status)
-		_, _ = w.Write(resp.Raw)
+		script.WriteRaw(w, status, resp.Raw, resp.ContentType, "text/plain; charset=utf-8")
 		return
 	}
 	msg := resp.ErrorMessage

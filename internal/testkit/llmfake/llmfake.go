@@ -24,10 +24,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testkit/script"
 )
 
 // Server is a fake chat-completions backend. All methods are safe for
@@ -35,9 +36,9 @@ import (
 type Server struct {
 	srv *httptest.Server
 
+	replies *script.Queue[Request, Response]
+
 	mu          sync.Mutex
-	reply       func(Request) Response
-	script      []Response
 	latency     time.Duration
 	token       string
 	requests    []Request
@@ -55,16 +56,16 @@ type Server struct {
 type Option func(*Server)
 
 // WithReply sets the reply function (see [Server.Reply]).
-func WithReply(f func(Request) Response) Option { return func(s *Server) { s.reply = f } }
+func WithReply(f func(Request) Response) Option { return func(s *Server) { s.replies.SetReply(f) } }
 
 // WithFixedReply answers every request with r (see [Server.FixedReply]).
 func WithFixedReply(r Response) Option {
-	return func(s *Server) { s.reply = func(Request) Response { return r } }
+	return func(s *Server) { s.replies.SetReply(func(Request) Response { return r }) }
 }
 
 // WithScript queues one-off replies (see [Server.Script]).
 func WithScript(rs ...Response) Option {
-	return func(s *Server) { s.script = append(s.script, rs...) }
+	return func(s *Server) { s.replies.Push(rs...) }
 }
 
 // WithLatency delays every answer (see [Server.SetLatency]).
@@ -77,7 +78,7 @@ func WithToken(token string) Option { return func(s *Server) { s.token = token }
 // New starts a server on 127.0.0.1 with a random port. Without a reply
 // function or script every request gets [Auto]. Close it when done.
 func New(opts ...Option) *Server {
-	s := &Server{arrived: make(chan struct{}), closing: make(chan struct{})}
+	s := &Server{replies: script.NewQueue[Request](Auto), arrived: make(chan struct{}), closing: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -100,11 +101,7 @@ func (s *Server) Close() {
 
 // Reply sets the function that answers requests once the script is empty.
 // nil restores the default, [Auto].
-func (s *Server) Reply(f func(Request) Response) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reply = f
-}
+func (s *Server) Reply(f func(Request) Response) { s.replies.SetReply(f) }
 
 // FixedReply answers every request with r once the script is empty.
 func (s *Server) FixedReply(r Response) { s.Reply(func(Request) Response { return r }) }
@@ -112,18 +109,10 @@ func (s *Server) FixedReply(r Response) { s.Reply(func(Request) Response { retur
 // Script queues replies used one per request, in order, before the reply
 // function: Script(Text("not json"), Auto()) makes the next request fail
 // validation and the one after it succeed.
-func (s *Server) Script(rs ...Response) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = append(s.script, rs...)
-}
+func (s *Server) Script(rs ...Response) { s.replies.Push(rs...) }
 
 // Pending is the number of scripted replies not used yet.
-func (s *Server) Pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.script)
-}
+func (s *Server) Pending() int { return s.replies.Pending() }
 
 // SetLatency makes every answer leave d after its request arrived (plus a
 // reply's own Delay), to within microseconds; the wait ends early when the
@@ -192,7 +181,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = nil
-	s.script = nil
+	s.replies.Clear()
 	s.maxInFlight = s.inFlight
 	s.busy = 0
 }
@@ -266,81 +255,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp := s.next(req)
-	if !s.wait(r.Context(), arrival.Add(latency+resp.Delay)) {
+	resp := s.replies.Next(req)
+	if !script.WaitUntil(r.Context(), arrival.Add(latency+resp.Delay), s.closing, script.Precision) {
 		return
 	}
 	if resp.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		}
+		script.Hang(r.Context(), s.closing)
 		return
 	}
 	switch {
 	case resp.Status != 0 && resp.Status != http.StatusOK:
 		writeError(w, resp)
 	case resp.Raw != nil:
-		ct := resp.ContentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(resp.Raw)
+		script.WriteRaw(w, http.StatusOK, resp.Raw, resp.ContentType, "application/json")
 	default:
 		writeJSON(w, http.StatusOK, completion(req, resp))
 	}
 }
-
-// next takes the next scripted reply, or asks the reply function.
-func (s *Server) next(req Request) Response {
-	s.mu.Lock()
-	if len(s.script) > 0 {
-		r := s.script[0]
-		s.script = s.script[1:]
-		s.mu.Unlock()
-		return r
-	}
-	f := s.reply
-	s.mu.Unlock()
-	if f == nil {
-		return Auto()
-	}
-	return f(req)
-}
-
-// wait returns at deadline; false when the client left or the server is
-// closing first.
-//
-// Go timers fire up to ~1 ms late (the runtime sleeps in whole milliseconds),
-// which would make a 50 ms backend a 50.5 ms one on average. A model computes
-// until it is done, so the stand-in sleeps until 1 ms before the deadline and
-// yields the processor in a loop for the rest: its latency is the latency
-// configured, to within microseconds.
-func (s *Server) wait(ctx context.Context, deadline time.Time) bool {
-	if d := time.Until(deadline) - precision; d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return false
-		case <-s.closing:
-			return false
-		}
-	}
-	for time.Now().Before(deadline) {
-		if ctx.Err() != nil {
-			return false
-		}
-		runtime.Gosched()
-	}
-	return true
-}
-
-// precision is how long before a deadline wait stops sleeping and yields.
-const precision = time.Millisecond
 
 // completion builds the chat.completion answer.
 func completion(req Request, resp Response) map[string]any {
@@ -418,13 +349,7 @@ func writeError(w http.ResponseWriter, resp Response) {
 		w.Header().Set("Retry-After", resp.RetryAfter)
 	}
 	if resp.Raw != nil {
-		ct := resp.ContentType
-		if ct == "" {
-			ct = "text/plain; charset=utf-8"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.WriteHeader(status)
-		_, _ = w.Write(resp.Raw)
+		script.WriteRaw(w, status, resp.Raw, resp.ContentType, "text/plain; charset=utf-8")
 		return
 	}
 	typ, code := errorType(status)
