@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/pem"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,21 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/testkit/llmfake"
 )
 
-const crashConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-directories:
-  notes: notes
-  logs: logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[2]d
-    username: alice
-    password: !secret pw
-    unsubscribe_private_networks: true
+const crashConfig = personalEmail + `    unsubscribe_private_networks: true
     platforms:
       inbox:
         classifications:
@@ -66,19 +51,10 @@ func TestKillMidActNoIrreversibleRepeat(t *testing.T) {
 	fake := llmfake.New(llmfake.WithFixedReply(llmfake.JSON(map[string]any{"newsletter": 0.99})))
 	defer fake.Close()
 
-	raw, err := os.ReadFile(filepath.Join(repoRoot(), "integrations", "email", "message", "testdata", "newsletter.eml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	imap.Append(t, "alice", "INBOX", []byte(strings.ReplaceAll(string(raw), "https://shop.example.com/unsubscribe", unsub.URL+"/unsubscribe")))
+	appendNewsletter(t, imap, unsub.URL)
 
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(crashConfig, fake.URL(), imap.Port())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "secrets.yaml"), []byte("pw: "+dovecot.DefaultPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeEmailConfig(t, dir, crashConfig, fake.URL(), imap.Port())
 	// The steward process trusts the test server's certificate.
 	ca := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: unsub.Certificate().Raw}), 0o600); err != nil {

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,21 +10,7 @@ import (
 	"github.com/stewardhq/steward/internal/testkit/llmfake"
 )
 
-const draftCrashConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-directories:
-  notes: notes
-  logs: logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[2]d
-    username: alice
-    password: !secret pw
-    platforms:
+const draftCrashConfig = personalEmail + `    platforms:
       inbox:
         classifications:
           human: is this a personal email written by a human?
@@ -54,12 +38,7 @@ func TestKillLoopDraftsExactlyOnce(t *testing.T) {
 	fake := llmfake.New(llmfake.WithFixedReply(llmfake.JSON(map[string]any{"human": 0.97, "requires_response": true})))
 	defer fake.Close()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(draftCrashConfig, fake.URL(), imap.Port())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "secrets.yaml"), []byte("pw: "+dovecot.DefaultPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeEmailConfig(t, dir, draftCrashConfig, fake.URL(), imap.Port())
 	var run struct {
 		TaskIDs []string `json:"task_ids"`
 	}

@@ -20,21 +20,7 @@ import (
 // migratedConfig is a config as migrated from the reference: a custom
 // implicit-TLS port and no imap_security; and two rules deciding unsubscribe
 // for the same mail, one on facts, one from the LLM tagged !yolo.
-const migratedConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-directories:
-  notes: notes
-  logs: logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[2]d
-    username: alice
-    password: !secret pw
-    unsubscribe_private_networks: true
+const migratedConfig = personalEmail + `    unsubscribe_private_networks: true
     platforms:
       inbox:
         classifications:
@@ -65,19 +51,10 @@ func TestEmailMigratedConfigImplicitTLSAndOneUnsubscribe(t *testing.T) {
 	fake := llmfake.New(llmfake.WithFixedReply(llmfake.JSON(map[string]any{"newsletter": 0.99})))
 	defer fake.Close()
 
-	raw, err := os.ReadFile(filepath.Join(repoRoot(), "integrations", "email", "message", "testdata", "newsletter.eml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	imap.Append(t, "alice", "INBOX", []byte(strings.ReplaceAll(string(raw), "https://shop.example.com/unsubscribe", unsub.URL+"/unsubscribe")))
+	appendNewsletter(t, imap, unsub.URL)
 
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf(migratedConfig, fake.URL(), imap.TLSPort())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "secrets.yaml"), []byte("pw: "+dovecot.DefaultPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeEmailConfig(t, dir, migratedConfig, fake.URL(), imap.TLSPort())
 	// The steward process trusts the test CAs of Dovecot and of the
 	// unsubscribe endpoint.
 	dovecotCA, err := os.ReadFile(imap.CAFile())

@@ -12,23 +12,7 @@ import (
 // factsConfig has one rule on each of subject, to_address and received_at,
 // the last two deciding irreversible or folder actions: rules on facts alone
 // (provenance rule), so the unsubscribe needs no !yolo.
-const factsConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-directories:
-  notes: %[2]s/notes
-  logs: %[2]s/logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[3]d
-    username: alice
-    password: !secret pw
-    platforms:
-      inbox:
-        classifications:
+const factsConfig = fakeLLM + personalInbox + `        classifications:
           human: is this a personal email written by a human?
         automations:
           - when: {subject: "Quarterly report"}

@@ -21,23 +21,7 @@ import (
 // archives mail from evil.example by its own sender domain. %[4]s is the
 // draft text (changing it changes the rules, so every item is evaluated
 // again).
-const identityConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-directories:
-  notes: %[2]s/notes
-  logs: %[2]s/logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[3]d
-    username: alice
-    password: !secret pw
-    platforms:
-      inbox:
-        classifications:
+const identityConfig = fakeLLM + personalInbox + `        classifications:
           human: is this a personal email written by a human?
           requires_response:
             prompt: does this email require a response from me?

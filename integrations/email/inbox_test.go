@@ -34,24 +34,7 @@ import (
 var fixtures = []string{"newsletter", "invite_past", "invite_future", "noreply_auth", "personal", "reply",
 	"forward", "html_only", "latin1", "attachments", "malformed", "injection", "shiftjis"}
 
-const testConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-    concurrency: 2
-directories:
-  notes: %[2]s/notes
-  logs: %[2]s/logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[3]d
-    username: alice
-    password: !secret pw
-    platforms:
-      inbox:
-        limit: 100
+const testConfig = fakeLLM + "    concurrency: 2\n" + personalInbox + `        limit: 100
         classifications:
           human: is this a personal email written by a human?
           newsletter: is this a newsletter or marketing email?

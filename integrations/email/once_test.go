@@ -13,23 +13,7 @@ import (
 
 // onceConfig has two rules that both decide unsubscribe for the newsletter:
 // one on deterministic facts, one from the LLM tagged !yolo.
-const onceConfig = `llms:
-  default:
-    base_url: %[1]s
-    model: fake
-directories:
-  notes: %[2]s/notes
-  logs: %[2]s/logs
-integrations:
-  - type: email
-    name: personal
-    imap_server: 127.0.0.1
-    imap_port: %[3]d
-    username: alice
-    password: !secret pw
-    platforms:
-      inbox:
-        classifications:
+const onceConfig = fakeLLM + personalInbox + `        classifications:
           newsletter: is this a newsletter or marketing email?
         automations:
           - when: {is_unsubscribable: true, domain: shop.example.com}
