@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/stewardhq/steward/internal/testkit/natstest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/manifest"
@@ -138,6 +140,31 @@ integrations:
 `
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// serveRecordingAudit runs a pipeline service on bus (router's handlers on
+// lanes, behind engine's guard) and a consumer of the AUDIT stream (durable
+// name durable) that passes every event to record, until the test's cleanup.
+func serveRecordingAudit(t *testing.T, bus *msg.Bus, router *msg.Router, engine *Engine, lanes []Lane, durable string, record func(audit.Event)) {
+	t.Helper()
+	svc, err := New(Options{Bus: bus, Router: router, Logger: quiet(), Guard: engine.GuardTasks, Lanes: lanes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- svc.Run(ctx) }()
+	go func() {
+		done <- bus.ConsumeEvents(ctx, msg.StreamAudit, durable, func(_ context.Context, _ string, data []byte) error {
+			var ev audit.Event
+			if err := json.Unmarshal(data, &ev); err != nil {
+				return msg.Permanent(err)
+			}
+			record(ev)
+			return nil
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+}
 
 func newHarness(t testing.TB, concurrency int, fakeOpts ...llmfake.Option) *harness {
 	t.Helper()

@@ -120,27 +120,11 @@ func newScriptHarness(t *testing.T) *scriptHarness {
 	}
 	h.router = msg.NewRouter()
 	h.engine.Register(h.router)
-	svc, err := New(Options{Bus: h.bus, Router: h.router, Logger: quiet(), Guard: h.engine.GuardTasks,
-		Lanes: []Lane{{Name: msg.LaneScript, Slots: 2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- svc.Run(ctx) }()
-	go func() {
-		done <- h.bus.ConsumeEvents(ctx, msg.StreamAudit, "script_test", func(_ context.Context, _ string, data []byte) error {
-			var ev audit.Event
-			if err := json.Unmarshal(data, &ev); err != nil {
-				return msg.Permanent(err)
-			}
-			h.mu.Lock()
-			h.events = append(h.events, ev)
-			h.mu.Unlock()
-			return nil
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	serveRecordingAudit(t, h.bus, h.router, h.engine, []Lane{{Name: msg.LaneScript, Slots: 2}}, "script_test", func(ev audit.Event) {
+		h.mu.Lock()
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+	})
 	return h
 }
 

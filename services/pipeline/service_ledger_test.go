@@ -57,27 +57,11 @@ func newLedgerHarness(t *testing.T) *ledgerHarness {
 	for _, typ := range []string{"service.tools.send", "service.tools.undo"} {
 		r.Handle(typ, h.record)
 	}
-	svc, err := New(Options{Bus: h.bus, Router: r, Logger: quiet(), Guard: h.engine.GuardTasks,
-		Lanes: []Lane{{Name: msg.LaneIO, Slots: 2}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- svc.Run(ctx) }()
-	go func() {
-		done <- h.bus.ConsumeEvents(ctx, msg.StreamAudit, "service_ledger_test", func(_ context.Context, _ string, data []byte) error {
-			var ev audit.Event
-			if err := json.Unmarshal(data, &ev); err != nil {
-				return msg.Permanent(err)
-			}
-			h.mu.Lock()
-			h.events = append(h.events, ev)
-			h.mu.Unlock()
-			return nil
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	serveRecordingAudit(t, h.bus, r, h.engine, []Lane{{Name: msg.LaneIO, Slots: 2}}, "service_ledger_test", func(ev audit.Event) {
+		h.mu.Lock()
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+	})
 	return h
 }
 
