@@ -153,15 +153,21 @@ func (g *Integration) WebResearch(ctx context.Context, t *msg.Task) (any, error)
 }
 
 // classify makes a client error a task error: transient ones are retried by
-// the lane, every other one fails the task. A refused key, an unusable config
-// or an unknown model (404) means no research happened: such a failure is
-// marked platform.NotPerformed, so the at-most-once ledger of the item lets a
-// later evaluation (once the config is fixed) run it.
+// the lane, every other one fails the task. A transient error that carries the
+// API's Retry-After hint (a 429 RESOURCE_EXHAUSTED) is not a failure: the
+// task is deferred until then with msg.RetryAfter, without spending an
+// attempt. A refused key, an unusable config or an unknown model (404) means
+// no research happened: such a failure is marked platform.NotPerformed, so
+// the at-most-once ledger of the item lets a later evaluation (once the config
+// is fixed) run it.
 func classify(err error) error {
+	var ce *client.Error
 	if client.IsTransient(err) {
+		if errors.As(err, &ce) && ce.RetryAfter > 0 {
+			return msg.RetryAfter(err, ce.RetryAfter)
+		}
 		return err
 	}
-	var ce *client.Error
 	if errors.Is(err, client.ErrKeyRefused) || errors.Is(err, client.ErrConfig) ||
 		(errors.As(err, &ce) && ce.Status == http.StatusNotFound) {
 		return platform.NotPerformed(msg.Permanent(err))

@@ -116,6 +116,8 @@ func TestWebResearch(t *testing.T) {
 		want        map[string]any // the result as stored; nil = an error
 		wantErr     string
 		permanent   bool
+		// retryAfter is the delay the error defers the task by (0 = none).
+		retryAfter time.Duration
 		// notPerformed: the failure certainly did no research (bad inputs,
 		// config, a refused key), so the item's ledger lets a later run try.
 		notPerformed bool
@@ -181,6 +183,9 @@ func TestWebResearch(t *testing.T) {
 		{name: "rate limited", integration: "gemini.research", inputs: map[string]any{"prompt": "q"},
 			replies: []geminifake.Response{geminifake.RateLimited(0)}, requests: 1,
 			wantErr: "gemini.research: rate limited (HTTP 429)", permanent: false},
+		{name: "rate limited with Retry-After: deferred, not failed", integration: "gemini.research", inputs: map[string]any{"prompt": "q"},
+			replies: []geminifake.Response{geminifake.RateLimited(14 * time.Minute)}, requests: 1,
+			wantErr: "gemini.research: rate limited (HTTP 429)", permanent: false, retryAfter: 14 * time.Minute},
 		{name: "overloaded", integration: "gemini.research", inputs: map[string]any{"prompt": "q"},
 			replies: []geminifake.Response{geminifake.Error(503, "", "", "overloaded")}, requests: 1,
 			wantErr: "HTTP 503", permanent: false},
@@ -218,6 +223,9 @@ func TestWebResearch(t *testing.T) {
 				}
 				if msg.IsPermanent(err) != tc.permanent {
 					t.Errorf("permanent = %v, want %v", msg.IsPermanent(err), tc.permanent)
+				}
+				if d, ok := msg.RetryAfterDelay(err); d != tc.retryAfter || ok != (tc.retryAfter > 0) {
+					t.Errorf("retry after = %s, %v; want %s", d, ok, tc.retryAfter)
 				}
 				if strings.Contains(err.Error(), testKey) {
 					t.Errorf("the key is in the error: %v", err)

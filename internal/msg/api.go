@@ -3,8 +3,8 @@
 // It embeds (or connects to) a NATS server, provisions the stream TASKS and the KV
 // bucket tasks, publishes tasks through the queue policies (dedup of pending work,
 // rate limits), and runs the bounded, strictly priority-ordered worker loop of each
-// lane: retries with backoff, heartbeats, status records. Services and integrations
-// see a few verbs — Publish, Serve, Status — never consumers or acks.
+// lane: retries with backoff, deferrals (RetryAfter), heartbeats, status records.
+// Services and integrations see a few verbs — Publish, Serve, Status — never consumers or acks.
 //
 // Subjects are public (users see them with the nats CLI):
 //
@@ -118,8 +118,9 @@ type Task struct {
 	Provenance string          `json:"provenance,omitempty"`
 	Payload    json.RawMessage `json:"payload"`
 	// Attempt is 1 on the first delivery. A delivery that a graceful shutdown
-	// gave back to the queue is not an attempt (the next one has the same
-	// number); one cut short by a crash or kill -9 is.
+	// gave back to the queue, or that the handler deferred with RetryAfter, is
+	// not an attempt (the next one has the same number); one cut short by a
+	// crash or kill -9 is.
 	Attempt int `json:"-"`
 	// MaxAttempts is the bound on attempts: an error on attempt MaxAttempts is
 	// final even when it is transient, and a task delivered again after its
@@ -173,8 +174,13 @@ type Status struct {
 	// queue unfinished. They are not attempts: Attempts and MaxAttempts leave
 	// them out.
 	Returned int `json:"returned,omitempty"`
+	// Deferred counts the times the handler deferred the task with RetryAfter
+	// (a rate limit until its reset). They are not attempts either: Attempts
+	// and MaxAttempts leave them out; Options.MaxDeferrals bounds them.
+	Deferred int `json:"deferred,omitempty"`
 	// Note says why a pending task is pending again when that is not a
-	// failure, e.g. "returned to the queue by a shutdown".
+	// failure, e.g. "returned to the queue by a shutdown" or
+	// "deferred: retry after 14m0s: …".
 	Note string `json:"note,omitempty"`
 }
 
@@ -201,7 +207,8 @@ type RateLimit struct {
 }
 
 // Handler runs one task. A nil error completes it with the result (nil = no
-// result). An error wrapped with Permanent fails it at once; any other error is
+// result). An error wrapped with Permanent fails it at once; one wrapped with
+// RetryAfter defers it without counting an attempt; any other error is
 // transient and retried with backoff until the attempts run out.
 type Handler func(ctx context.Context, t *Task) (result any, err error)
 
@@ -226,4 +233,56 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
+}
+
+// Bounds of the delay a RetryAfter error asks for: the worker waits at least
+// Options.MinRetryAfter (default DefaultMinRetryAfter) and at most
+// MaxRetryAfter, whatever the handler said.
+const (
+	DefaultMinRetryAfter = time.Second
+	MaxRetryAfter        = time.Hour
+)
+
+// DefaultMaxDeferrals is the default of Options.MaxDeferrals: with delays of
+// at most MaxRetryAfter, a task is deferred for at most two days.
+const DefaultMaxDeferrals = 48
+
+// retryAfterError marks an error that is not a failure: the task should run
+// again once d has passed.
+type retryAfterError struct {
+	err error
+	d   time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as "not a failure: try again after d" — a rate limit
+// whose reset the API announced (GitHub's Retry-After and X-RateLimit-Reset,
+// primary or secondary limits; a 429 with Retry-After from Gemini). The worker
+// puts the task back in the queue for that long (clamped to
+// [Options.MinRetryAfter, MaxRetryAfter]; a negative d counts as 0) without
+// counting an attempt: MaxAttempts is only consumed by real failures. The
+// record says pending, with NextAttempt and a Note. A task deferred more than
+// Options.MaxDeferrals times fails with an error that says so.
+//
+// Integrations whose client reads such a hint (the GitHub platforms, with
+// integrations/github/client.RetryAfter) should return
+// RetryAfter(err, hint) for it rather than a plain transient error. Permanent
+// takes precedence when an error carries both marks.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, d: max(d, 0)}
+}
+
+// RetryAfterDelay reports the delay that err (or an error it wraps) asks for
+// through RetryAfter, as the handler gave it (before the worker's clamp).
+func RetryAfterDelay(err error) (time.Duration, bool) {
+	var r *retryAfterError
+	if errors.As(err, &r) {
+		return r.d, true
+	}
+	return 0, false
 }

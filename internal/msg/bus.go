@@ -61,11 +61,19 @@ type Options struct {
 	UrgentAckWait time.Duration
 	// MaxAttempts bounds the attempts of a task that keeps failing transiently,
 	// or whose worker keeps dying (crash, kill -9) while it runs (default 5).
-	// Deliveries that a graceful shutdown gave back do not count.
+	// Deliveries that a graceful shutdown gave back, or that the handler
+	// deferred with RetryAfter, do not count.
 	MaxAttempts int
 	// Backoff is the delay before attempt n+1 after transient failure n (default
 	// 1s, 5s, 30s, 2m, 10m; the last value repeats).
 	Backoff []time.Duration
+	// MinRetryAfter is the shortest delay a handler's RetryAfter error defers
+	// its task by (default DefaultMinRetryAfter): a hint of 0 does not spin.
+	MinRetryAfter time.Duration
+	// MaxDeferrals bounds how many times a task may be deferred with RetryAfter
+	// (default DefaultMaxDeferrals); the deferral after that fails it. Deferrals
+	// are not attempts and do not consume MaxAttempts.
+	MaxDeferrals int
 	// ShutdownGrace bounds how long Serve waits for in-flight handlers after its
 	// context is cancelled (default 25s); then their contexts are cancelled.
 	ShutdownGrace time.Duration
@@ -208,6 +216,13 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 	}
 	if len(o.Backoff) == 0 {
 		o.Backoff = defaultBackoff
+	}
+	if o.MinRetryAfter <= 0 {
+		o.MinRetryAfter = DefaultMinRetryAfter
+	}
+	o.MinRetryAfter = min(o.MinRetryAfter, MaxRetryAfter)
+	if o.MaxDeferrals <= 0 {
+		o.MaxDeferrals = DefaultMaxDeferrals
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 25 * time.Second

@@ -16,6 +16,7 @@ type Metrics struct {
 	done      *prometheus.CounterVec
 	failed    *prometheus.CounterVec
 	retried   *prometheus.CounterVec
+	deferred  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
 	waiting   *prometheus.GaugeVec
@@ -39,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		retried: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "steward_tasks_retried_total", Help: "Transient failures scheduled for another attempt, by task type.",
 		}, []string{"type"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "steward_tasks_deferred_total", Help: "Tasks deferred by their handler with RetryAfter (rate limits; not failures), by task type.",
+		}, []string{"type"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "steward_task_duration_seconds",
 			Help:    "Handler run time, by task type.",
@@ -52,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Tasks of this process prepared and waiting for a lease of a bounded (LLM) lane, by lane.",
 		}, []string{"lane"}),
 	}
-	reg.MustRegister(m.published, m.skipped, m.done, m.failed, m.retried, m.duration, m.inFlight, m.waiting)
+	reg.MustRegister(m.published, m.skipped, m.done, m.failed, m.retried, m.deferred, m.duration, m.inFlight, m.waiting)
 	return m
 }
 
@@ -97,6 +101,8 @@ func (m *Metrics) onEnd(lane, typ, outcome string, d time.Duration) {
 		m.done.WithLabelValues(typ).Inc()
 	case StateFailed:
 		m.failed.WithLabelValues(typ).Inc()
+	case outcomeDeferred:
+		m.deferred.WithLabelValues(typ).Inc()
 	default:
 		m.retried.WithLabelValues(typ).Inc()
 	}

@@ -335,10 +335,11 @@ func (w *laneWorker) next(ctx context.Context, maxPrio int) (jetstream.Msg, erro
 }
 
 // run handles one delivered message end to end: status, heartbeat, handler,
-// outcome (done, retry, failed, or given back at shutdown) and ack.
+// outcome (done, retry, deferred, failed, or given back at shutdown) and ack.
 //
-// Attempts are the deliveries that were not given back by a graceful shutdown:
-// the server's delivery count less Status.Returned. A delivery cut short by a
+// Attempts are the deliveries that were neither given back by a graceful
+// shutdown nor deferred by the handler (RetryAfter): the server's delivery
+// count less Status.Returned and Status.Deferred. A delivery cut short by a
 // crash or kill -9 counts, so a task that kills its worker every time ends
 // failed after MaxAttempts instead of looping.
 func (w *laneWorker) run(m jetstream.Msg) {
@@ -364,7 +365,7 @@ func (w *laneWorker) run(m jetstream.Msg) {
 		return
 	}
 	defer release()
-	attempt, returned := delivered, 0
+	attempt, returned, deferred := delivered, 0, 0
 	if delivered > 1 {
 		// A redelivery: if the previous attempt recorded an outcome but its ack was
 		// lost (crash between the two), do not run the task again. Without a
@@ -375,12 +376,14 @@ func (w *laneWorker) run(m jetstream.Msg) {
 				return
 			}
 			returned = min(prev.Returned, delivered-1)
-			attempt = delivered - returned
+			deferred = min(prev.Deferred, delivered-1-returned)
+			attempt = delivered - returned - deferred
 		}
 	}
 	now := time.Now().UTC()
 	st := Status{ID: rec.ID, Type: rec.Type, Status: StateActive, Priority: rec.Priority, Lane: rec.Lane,
 		Provenance: rec.Provenance, Payload: mustJSON(rec.Payload), Attempts: attempt, Returned: returned,
+		Deferred:  deferred,
 		CreatedAt: rec.CreatedAt, UpdatedAt: now, StartedAt: &now, HeartbeatAt: &now}
 	if attempt > b.o.MaxAttempts {
 		w.abandon(m, st)
@@ -442,6 +445,17 @@ func (w *laneWorker) run(m jetstream.Msg) {
 		// It waited for a lease when the lane stopped and sent nothing.
 		w.giveBack(rctx, m, st, "returned to the queue: the lane stopped while the task waited for a lease")
 		b.o.Metrics.onEnd(w.lane, rec.Type, "retry", elapsed)
+		return
+	case isDeferral(herr):
+		if st.Deferred >= b.o.MaxDeferrals {
+			st.Status, outcome = StateFailed, StateFailed
+			st.FailedAt = &end
+			st.Error = fmt.Sprintf("%s (gave up after %d deferrals: the task was told to retry later every time)", herr.Error(), st.Deferred)
+			break
+		}
+		d, _ := RetryAfterDelay(herr)
+		w.deferTask(rctx, m, st, herr, min(max(d, b.o.MinRetryAfter), MaxRetryAfter))
+		b.o.Metrics.onEnd(w.lane, rec.Type, outcomeDeferred, elapsed)
 		return
 	case IsPermanent(herr) || attempt >= b.o.MaxAttempts:
 		st.Status, outcome = StateFailed, StateFailed
@@ -543,6 +557,43 @@ func (w *laneWorker) giveBack(ctx context.Context, m jetstream.Msg, st Status, n
 		b.log.Info("task given back to the queue at shutdown", "task", st.ID, "type", st.Type)
 	}
 	_ = m.Nak()
+}
+
+// outcomeDeferred is the metrics outcome of a task deferred with RetryAfter.
+const outcomeDeferred = "deferred"
+
+// isDeferral reports whether herr defers the task (RetryAfter) rather than
+// fails it: Permanent takes precedence.
+func isDeferral(herr error) bool {
+	_, ok := RetryAfterDelay(herr)
+	return ok && !IsPermanent(herr)
+}
+
+// deferTask puts a task whose handler asked to be retried after delay (a rate
+// limit until its reset) back in the queue for that long, without counting the
+// delivery as an attempt: the record says pending, with Deferred one more,
+// NextAttempt and a note, and no error. Like giveBack it stores the record
+// before the Nak; when it cannot, the delivery counts as an attempt after all.
+func (w *laneWorker) deferTask(ctx context.Context, m jetstream.Msg, st Status, herr error, delay time.Duration) {
+	b := w.bus
+	next := st.UpdatedAt.Add(delay)
+	st.Status = StatePending
+	st.Attempts--
+	st.Deferred++
+	st.StartedAt, st.HeartbeatAt = nil, nil
+	st.NextAttempt = &next
+	st.Error = ""
+	st.Note = fmt.Sprintf("deferred: retry after %s: %s", delay, herr.Error())
+	if _, err := b.status.Put(ctx, st.ID, mustJSON(st)); err != nil {
+		b.log.Warn("could not record a deferred task; its next delivery counts as an attempt", "task", st.ID, "err", err)
+	} else {
+		b.log.Info("task deferred, will retry", "task", st.ID, "type", st.Type, "deferrals", st.Deferred, "delay", delay, "err", herr)
+	}
+	_ = m.NakWithDelay(delay)
+	time.AfterFunc(delay, func() {
+		w.hints.published(st.Priority)
+		w.bell.ring()
+	})
 }
 
 // abandon fails a task delivered more than MaxAttempts times without an outcome:
