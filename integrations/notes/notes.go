@@ -33,8 +33,8 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 	"github.com/stewardhq/steward/internal/platform"
-	"github.com/stewardhq/steward/services/journal"
 )
 
 // Names of the integration type and its service.
@@ -80,7 +80,7 @@ func Manifest() *manifest.Manifest {
 type Options struct {
 	// Emitter publishes the note for the journal (a *msg.Bus). Required to run
 	// the service; Manifest and Platform work without it.
-	Emitter journal.Emitter
+	Emitter notefile.Emitter
 	// Config returns the config in force; a note needs directories.notes. nil =
 	// not checked (the journal keeps notes in its stream until a directory is set).
 	Config func() *config.Config
@@ -155,7 +155,7 @@ func (n *Integration) SaveNote(ctx context.Context, t *msg.Task) (any, error) {
 	if err != nil {
 		return nil, msg.Permanent(err)
 	}
-	ev := journal.NoteEvent{
+	ev := notefile.NoteEvent{
 		Path: path,
 		FrontMatter: map[string]any{
 			"title":   strings.TrimSpace(in.Title),
@@ -166,8 +166,8 @@ func (n *Integration) SaveNote(ctx context.Context, t *msg.Task) (any, error) {
 		Body: in.Body,
 		ID:   t.ID,
 	}
-	if err := journal.EmitNote(ctx, n.o.Emitter, ev); err != nil {
-		if errors.Is(err, journal.ErrBadPath) {
+	if err := notefile.EmitNote(ctx, n.o.Emitter, ev); err != nil {
+		if errors.Is(err, notefile.ErrBadPath) {
 			return nil, msg.Permanent(err)
 		}
 		return nil, err // NATS trouble: retried
@@ -246,7 +246,7 @@ func NotePath(now time.Time, title, folder string) (string, error) {
 	}
 	parts = append(parts, now.Local().Format("2006-01-02")+" "+name+".md")
 	p := strings.Join(parts, "/")
-	if err := journal.ValidNotePath(p); err != nil {
+	if err := notefile.ValidNotePath(p); err != nil {
 		return "", err
 	}
 	return p, nil

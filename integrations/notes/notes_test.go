@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"io"
 	"log/slog"
 	"os"
@@ -17,7 +16,9 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 	"github.com/stewardhq/steward/internal/rules"
+	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"github.com/stewardhq/steward/services/journal"
 )
 
@@ -42,7 +43,7 @@ func TestNotePath(t *testing.T) {
 			t.Errorf("NotePath(%q, %q) = %q, %v; want %q", c.title, c.folder, got, err, c.want)
 			continue
 		}
-		if err := journal.ValidNotePath(got); err != nil {
+		if err := notefile.ValidNotePath(got); err != nil {
 			t.Errorf("%q: %v", got, err)
 		}
 	}
@@ -73,7 +74,7 @@ func TestManifest(t *testing.T) {
 // recorder is an Emitter that keeps what is emitted.
 type recorder struct {
 	mu     sync.Mutex
-	events []journal.NoteEvent
+	events []notefile.NoteEvent
 	fail   error
 }
 
@@ -84,7 +85,7 @@ func (r *recorder) Emit(_ context.Context, subject string, v any, id string) err
 		return r.fail
 	}
 	data, _ := json.Marshal(v)
-	var ev journal.NoteEvent
+	var ev notefile.NoteEvent
 	_ = json.Unmarshal(data, &ev)
 	if !strings.HasPrefix(subject, "notes.") || id != ev.ID {
 		return errors.New("bad subject or id")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -390,7 +391,7 @@ func TestHostileNoteEventBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, _ := json.Marshal(NoteEvent{Path: "services/gemini/web_research/r.md",
+	ev, _ := json.Marshal(notefile.NoteEvent{Path: "services/gemini/web_research/r.md",
 		FrontMatter: map[string]any{"title": "---\nmalicious: true\n---"},
 		Body:        "## Findings\n\n<img src=\"http://evil.test/p.gif\">\n![t](http://evil.test/t.gif)\n- [source](https://example.org)"})
 	if err := j.handleNoteEvent(context.Background(), "notes.services", ev); err != nil {
@@ -414,7 +415,7 @@ func TestRenderNoteQuotesHostileValues(t *testing.T) {
 		"|", ">", "'quoted'", "\"dq\"", "@at", "`tick`", "%TAG", "yes", "null", "2026-03-02", "0x1F", "1:30",
 		" lead", "trail ", "\ttab", "a\r\nb", "line\u2028sep", "\x00nul\x1b", "[[Secret]]", "<img src=x>",
 	} {
-		doc, err := RenderNote(map[string]any{"title": v, "z": "after"}, "body")
+		doc, err := notefile.RenderNote(map[string]any{"title": v, "z": "after"}, "body")
 		if err != nil {
 			t.Fatalf("%q: %v", v, err)
 		}

@@ -12,11 +12,11 @@
 //     (.journal-state.json) lets a redelivered or re-emitted event find that its
 //     line is already there.
 //   - KV items → item notes. Every item with a Note path gets its note rendered
-//     from its facts and classification (RenderNote, the reference front-matter
+//     from its facts and classification (notefile.RenderNote, the reference front-matter
 //     format), under the note's directory while active and under its synced/
 //     subdirectory once synced.
 //   - NOTES → notes. A durable consumer ("journal_notes") writes the note files
-//     services publish with EmitNote (service results).
+//     services publish with notefile.EmitNote (service results).
 //
 // What it must never do: write outside its two directories, follow a symbolic
 // link out of them, delete a note (a deleted item leaves its note: notes are the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 )
 
 // Item notes.
@@ -159,7 +160,7 @@ func (j *Journal) writeItemNote(c msg.Change) error {
 	if it.Note == "" {
 		return nil
 	}
-	if err := ValidNotePath(it.Note); err != nil {
+	if err := notefile.ValidNotePath(it.Note); err != nil {
 		return msg.Permanent(fmt.Errorf("item %s: %w", c.Key, err))
 	}
 	front := itemFrontMatter(&it)
@@ -194,7 +195,7 @@ func itemFrontMatter(it *items.Item) map[string]any {
 		front["classified_by"] = map[string]any{
 			"model":     by.Model,
 			"profile":   by.Profile,
-			"timestamp": pyISOFormat(by.Timestamp.UTC()),
+			"timestamp": notefile.PyISOFormat(by.Timestamp.UTC()),
 		}
 	}
 	return front
@@ -228,7 +229,7 @@ func placeNote(root *os.Root, want, other string, front map[string]any) error {
 		}
 		body = noteBody(string(data))
 	}
-	content, err := RenderNote(front, body)
+	content, err := notefile.RenderNote(front, body)
 	if err != nil {
 		return msg.Permanent(err)
 	}
@@ -268,14 +269,14 @@ var fenceRE = regexp.MustCompile(`^-{3,}\s*$`)
 // noteBody is the body of a note as the reference reads it: the text after the
 // front matter, trimmed. A text without front matter is all body.
 func noteBody(text string) string {
-	text = pyStrip(text)
+	text = notefile.PyStrip(text)
 	lines := strings.Split(text, "\n")
 	if !fenceRE.MatchString(lines[0]) {
 		return text
 	}
 	for i := 1; i < len(lines); i++ {
 		if fenceRE.MatchString(lines[i]) {
-			return pyStrip(strings.Join(lines[i+1:], "\n"))
+			return notefile.PyStrip(strings.Join(lines[i+1:], "\n"))
 		}
 	}
 	return text // an unclosed fence: keep everything rather than lose it

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
+	"github.com/stewardhq/steward/internal/testkit/notegolden"
 )
 
 const notePath = "emails/personal/2025_02_15_10_30_00__abc_example.com.md"
@@ -19,7 +21,7 @@ const notePath = "emails/personal/2025_02_15_10_30_00__abc_example.com.md"
 func emailItem() items.Item {
 	return items.Item{
 		Integration: "email.personal", Platform: "inbox", Key: "<abc@example.com>",
-		Title: "Quarterly report", Facts: emailFacts(), Status: items.StatusActive, Note: notePath,
+		Title: "Quarterly report", Facts: notegolden.EmailFacts(), Status: items.StatusActive, Note: notePath,
 		Content:   []items.Field{{Name: "body", Text: "untrusted text, not in the note"}},
 		CreatedAt: time.Date(2025, 2, 15, 10, 31, 0, 0, time.UTC),
 	}
@@ -60,10 +62,10 @@ func TestItemNotes(t *testing.T) {
 		if err := putItem(t, bus, r, it); err != nil {
 			t.Fatal(err)
 		}
-		fileHas(t, active, goldenEmailNote)
+		fileHas(t, active, notegolden.EmailNote)
 	})
 
-	classified := strings.Replace(goldenEmailNote, "domain: mail", goldenClassifiedBlock+"domain: mail", 1)
+	classified := strings.Replace(notegolden.EmailNote, "domain: mail", notegolden.ClassifiedBlock+"domain: mail", 1)
 	t.Run("classification updates the same file", func(t *testing.T) {
 		// JSON numbers keep their text: a classifier that stored 1.0 gets 1.0.
 		it.Classification = map[string]any{"human": 0.92, "urgency": "high", "is_invoice": false, "score": json.Number("1.0")}
@@ -167,8 +169,8 @@ func TestItemNotes(t *testing.T) {
 			bad := emailItem()
 			bad.Key, bad.Note = "<bad@example.com>"+p, p
 			err := putItem(t, bus, r, bad)
-			if !msg.IsPermanent(err) || !errors.Is(err, ErrBadPath) {
-				t.Errorf("%s: want a permanent ErrBadPath, got %v", p, err)
+			if !msg.IsPermanent(err) || !errors.Is(err, notefile.ErrBadPath) {
+				t.Errorf("%s: want a permanent notefile.ErrBadPath, got %v", p, err)
 			}
 		}
 		if pathExists(t, filepath.Join(filepath.Dir(notes), "escape.md")) {
@@ -193,7 +195,7 @@ func TestItemNotesRetried(t *testing.T) {
 	if err := os.Remove(filepath.Join(notes, "emails")); err != nil {
 		t.Fatal(err)
 	}
-	fileHas(t, filepath.Join(notes, filepath.FromSlash(notePath)), goldenEmailNote)
+	fileHas(t, filepath.Join(notes, filepath.FromSlash(notePath)), notegolden.EmailNote)
 }
 
 // goldenResearchNote is what the reference writes for the note event below.
@@ -222,7 +224,7 @@ func TestNoteEvents(t *testing.T) {
 	r := startJournal(t, Options{Bus: bus, LogsDir: t.TempDir(), NotesDir: notes})
 	ctx := context.Background()
 
-	research := NoteEvent{
+	research := notefile.NoteEvent{
 		Path: "services/gemini/web_research/2026_03_03__14_25_32__a1b2c3d4.md",
 		FrontMatter: map[string]any{
 			"service":      "service.gemini.web_research",
@@ -235,14 +237,14 @@ func TestNoteEvents(t *testing.T) {
 		Body: "# Research\n\nThe terms changed on 1 March.",
 		ID:   "task-1",
 	}
-	if err := EmitNote(ctx, bus, research); err != nil {
+	if err := notefile.EmitNote(ctx, bus, research); err != nil {
 		t.Fatal(err)
 	}
 	fileHas(t, filepath.Join(notes, filepath.FromSlash(research.Path)), goldenResearchNote)
 
-	// EmitNote refuses a bad path before publishing.
-	if err := EmitNote(ctx, bus, NoteEvent{Path: "../x.md"}); !errors.Is(err, ErrBadPath) {
-		t.Fatalf("EmitNote(../x.md) = %v, want ErrBadPath", err)
+	// notefile.EmitNote refuses a bad path before publishing.
+	if err := notefile.EmitNote(ctx, bus, notefile.NoteEvent{Path: "../x.md"}); !errors.Is(err, notefile.ErrBadPath) {
+		t.Fatalf("notefile.EmitNote(../x.md) = %v, want notefile.ErrBadPath", err)
 	}
 
 	// The journal refuses them too, whoever published them.
@@ -257,7 +259,7 @@ func TestNoteEvents(t *testing.T) {
 		{"alias/inside.md", false},
 	}
 	for _, tt := range tests {
-		if err := bus.Emit(ctx, msg.NotesRoot+".test", NoteEvent{Path: tt.path, Body: "x"}, ""); err != nil {
+		if err := bus.Emit(ctx, msg.NotesRoot+".test", notefile.NoteEvent{Path: tt.path, Body: "x"}, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -302,5 +304,20 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(Options{Bus: &msg.Bus{}}); err == nil {
 		t.Error("no logs dir: want an error")
+	}
+}
+
+func TestNoteBody(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"---\na: 1\n---", ""},
+		{"---\na: 1\n---\n\nMy notes\n\nmore\n", "My notes\n\nmore"},
+		{"no front matter\n", "no front matter"},
+		{"---\nunclosed: yes\n", "---\nunclosed: yes"},
+		{"----\na: 1\n---  \n\nbody", "body"},
+	}
+	for _, tt := range tests {
+		if got := noteBody(tt.in); got != tt.want {
+			t.Errorf("noteBody(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

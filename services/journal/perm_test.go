@@ -12,6 +12,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 )
 
 // withUmask0 clears the process umask for the test, so the modes the journal
@@ -49,7 +50,7 @@ func TestNewFilesArePrivate(t *testing.T) {
 	if err := j.handleAudit(ctx, "audit.s", data); err != nil {
 		t.Fatal(err)
 	}
-	ev, _ := json.Marshal(NoteEvent{Path: "services/gemini/web_research/r.md", FrontMatter: map[string]any{"a": "b"}, Body: "text"})
+	ev, _ := json.Marshal(notefile.NoteEvent{Path: "services/gemini/web_research/r.md", FrontMatter: map[string]any{"a": "b"}, Body: "text"})
 	if err := j.handleNoteEvent(ctx, "notes.services", ev); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestExistingModesKept(t *testing.T) {
 	if err := j.handleAudit(ctx, "audit.s", data); err != nil {
 		t.Fatal(err)
 	}
-	ev, _ := json.Marshal(NoteEvent{Path: "services/shared.md", Body: "rewritten"})
+	ev, _ := json.Marshal(notefile.NoteEvent{Path: "services/shared.md", Body: "rewritten"})
 	if err := j.handleNoteEvent(ctx, "notes.services", ev); err != nil {
 		t.Fatal(err)
 	}

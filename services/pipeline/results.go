@@ -13,9 +13,9 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 	"github.com/stewardhq/steward/internal/rules"
 	"github.com/stewardhq/steward/internal/template"
-	"github.com/stewardhq/steward/services/journal"
 )
 
 // Result routing (spec github_services §4.7).
@@ -260,8 +260,8 @@ func (e *Engine) routeNote(ctx context.Context, t *msg.Task) (any, error) {
 	if emitter == nil {
 		emitter = e.o.Bus
 	}
-	if err := journal.EmitNote(ctx, emitter, journal.NoteEvent{Path: rel, FrontMatter: front, Body: body, ID: t.ID}); err != nil {
-		if errors.Is(err, journal.ErrBadPath) {
+	if err := notefile.EmitNote(ctx, emitter, notefile.NoteEvent{Path: rel, FrontMatter: front, Body: body, ID: t.ID}); err != nil {
+		if errors.Is(err, notefile.ErrBadPath) {
 			return nil, msg.Permanent(err)
 		}
 		return nil, fmt.Errorf("write note %s: %w", rel, err)
@@ -290,7 +290,7 @@ func noteDir(service string, route map[string]any) (string, error) {
 		if strings.HasPrefix(strings.TrimSpace(p), "/") || strings.Contains(p, "..") || clean == "" || strings.ContainsRune(p, '\\') {
 			return "", fmt.Errorf("on_result note path %s: want a folder inside the notes directory (no '..', not absolute)", msg.Quote(p))
 		}
-		if err := journal.ValidNotePath(clean + "/x.md"); err != nil {
+		if err := notefile.ValidNotePath(clean + "/x.md"); err != nil {
 			return "", fmt.Errorf("on_result note path %s: %w", msg.Quote(p), err)
 		}
 		return clean, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/items"
 	"github.com/stewardhq/steward/internal/manifest"
 	"github.com/stewardhq/steward/internal/msg"
+	"github.com/stewardhq/steward/internal/notefile"
 	"github.com/stewardhq/steward/internal/testkit/logbuf"
 	"github.com/stewardhq/steward/internal/testkit/natstest"
 	"github.com/stewardhq/steward/services/journal"
@@ -84,7 +85,7 @@ queue_policies:
 
 // flakyNotes fails the first fail note writes, then passes them on.
 type flakyNotes struct {
-	next  journal.Emitter
+	next  notefile.Emitter
 	mu    sync.Mutex
 	fail  int
 	calls int

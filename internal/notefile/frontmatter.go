@@ -1,4 +1,4 @@
-package journal
+package notefile
 
 import (
 	"encoding/json"
@@ -37,13 +37,13 @@ func RenderNote(front map[string]any, body string) ([]byte, error) {
 	}
 	var e emitter
 	e.document(root)
-	text := "---\n" + pyStrip(e.out.String()) + "\n---\n\n" + body
-	return []byte(pyStrip(text)), nil
+	text := "---\n" + PyStrip(e.out.String()) + "\n---\n\n" + body
+	return []byte(PyStrip(text)), nil
 }
 
-// pyStrip trims what Python's str.strip() trims (Unicode whitespace plus the
+// PyStrip trims what Python's str.strip() trims (Unicode whitespace plus the
 // ASCII separators \x1c-\x1f).
-func pyStrip(s string) string {
+func PyStrip(s string) string {
 	return strings.TrimFunc(s, isPySpace)
 }
 
@@ -107,7 +107,7 @@ func toNode(v any, depth int) (*yamlNode, error) {
 	case json.Number:
 		return numberNode(x)
 	case time.Time:
-		return strNode(pyISOFormat(x)), nil
+		return strNode(PyISOFormat(x)), nil
 	case map[string]any:
 		keys := make([]string, 0, len(x))
 		for k := range x {
@@ -272,9 +272,9 @@ func pyFloat(f float64) string {
 	return sign + out
 }
 
-// pyISOFormat is Python's datetime.isoformat() of an aware datetime:
+// PyISOFormat is Python's datetime.isoformat() of an aware datetime:
 // 2025-02-15T10:30:00+00:00, with .ffffff only when the microseconds are not 0.
-func pyISOFormat(t time.Time) string {
+func PyISOFormat(t time.Time) string {
 	t = t.Truncate(time.Microsecond)
 	layout := "2006-01-02T15:04:05"
 	if t.Nanosecond() != 0 {

@@ -1,4 +1,4 @@
-package journal
+package notefile
 
 import (
 	"encoding/json"
@@ -8,56 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stewardhq/steward/internal/testkit/notegolden"
 )
 
-// emailFacts are the front-matter keys email.md §5.3 writes on creation.
-func emailFacts() map[string]any {
-	return map[string]any{
-		"uid":          "12345",
-		"message_id":   "<abc@example.com>",
-		"from_address": "alice@example.com",
-		"to_address":   "me@example.org",
-		"subject":      "Café ☕ — Quarterly report: numbers & next steps for the board meeting on Thursday",
-		"received_at":  "2025-02-15T10:30:00+00:00",
-		"authentication": map[string]any{
-			"dkim_pass": true, "dmarc_pass": true, "spf_pass": false,
-		},
-		"domain":            "mail.example.com",
-		"root_domain":       "example.com",
-		"is_noreply":        false,
-		"is_calendar_event": true,
-		"is_reply":          false,
-		"is_forward":        false,
-		"is_unsubscribable": false,
-		"has_attachments":   true,
-		"is_read":           false,
-		"is_starred":        false,
-		"is_answered":       false,
-		"calendar": map[string]any{
-			"start": "2025-02-20T09:00:00+00:00", "end": "2025-02-20T10:00:00+00:00",
-			"guest_count": 3, "method": "REQUEST", "is_update": false, "partstat": "NEEDS-ACTION",
-		},
-	}
-}
-
-// goldenEmailNote is what PyYAML 6 / python-frontmatter write for emailFacts.
-const goldenEmailNote = "---\n" +
-	"authentication:\n  dkim_pass: true\n  dmarc_pass: true\n  spf_pass: false\n" +
-	"calendar:\n  end: '2025-02-20T10:00:00+00:00'\n  guest_count: 3\n  is_update: false\n  method: REQUEST\n" +
-	"  partstat: NEEDS-ACTION\n  start: '2025-02-20T09:00:00+00:00'\n" +
-	"domain: mail.example.com\nfrom_address: alice@example.com\nhas_attachments: true\nis_answered: false\n" +
-	"is_calendar_event: true\nis_forward: false\nis_noreply: false\nis_read: false\nis_reply: false\n" +
-	"is_starred: false\nis_unsubscribable: false\nmessage_id: <abc@example.com>\n" +
-	"received_at: '2025-02-15T10:30:00+00:00'\nroot_domain: example.com\n" +
-	"subject: 'Café ☕ — Quarterly report: numbers & next steps for the board meeting on\n  Thursday'\n" +
-	"to_address: me@example.org\nuid: '12345'\n---"
-
-// goldenClassifiedBlock is the classification part PyYAML writes once classified.
-const goldenClassifiedBlock = "classification:\n  human: 0.92\n  is_invoice: false\n  score: 1.0\n  urgency: high\n" +
-	"classified_by:\n  model: qwen2.5:14b\n  profile: default\n  timestamp: '2025-02-15T10:31:05.123456+00:00'\n"
-
 func TestRenderNote(t *testing.T) {
-	classified := emailFacts()
+	classified := notegolden.EmailFacts()
 	classified["classification"] = map[string]any{"human": 0.92, "urgency": "high", "is_invoice": false, "score": 1.0}
 	classified["classified_by"] = map[string]any{"model": "qwen2.5:14b", "profile": "default",
 		"timestamp": time.Date(2025, 2, 15, 10, 31, 5, 123456789, time.UTC)}
@@ -67,9 +23,9 @@ func TestRenderNote(t *testing.T) {
 		body  string
 		want  string
 	}{
-		{"email note on creation", emailFacts(), "", goldenEmailNote},
+		{"email note on creation", notegolden.EmailFacts(), "", notegolden.EmailNote},
 		{"classified email note", classified, "",
-			strings.Replace(goldenEmailNote, "domain: mail", goldenClassifiedBlock+"domain: mail", 1)},
+			strings.Replace(notegolden.EmailNote, "domain: mail", notegolden.ClassifiedBlock+"domain: mail", 1)},
 		{"empty front matter", nil, "", "---\n{}\n---"},
 		{"body after a blank line, only the document trimmed", map[string]any{"service": "service.gemini.web_research"},
 			"\n# Findings\n\nText.\n\n", "---\nservice: service.gemini.web_research\n---\n\n\n# Findings\n\nText."},
@@ -193,23 +149,8 @@ func TestPyISOFormat(t *testing.T) {
 		{time.Date(2025, 2, 15, 10, 30, 0, 0, time.FixedZone("", -5*3600)), "2025-02-15T10:30:00-05:00"},
 	}
 	for _, tt := range tests {
-		if got := pyISOFormat(tt.in); got != tt.want {
-			t.Errorf("pyISOFormat(%v) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestNoteBody(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"---\na: 1\n---", ""},
-		{"---\na: 1\n---\n\nMy notes\n\nmore\n", "My notes\n\nmore"},
-		{"no front matter\n", "no front matter"},
-		{"---\nunclosed: yes\n", "---\nunclosed: yes"},
-		{"----\na: 1\n---  \n\nbody", "body"},
-	}
-	for _, tt := range tests {
-		if got := noteBody(tt.in); got != tt.want {
-			t.Errorf("noteBody(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := PyISOFormat(tt.in); got != tt.want {
+			t.Errorf("PyISOFormat(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package journal
+package notefile
 
 import (
 	"fmt"
