@@ -293,3 +293,19 @@ func (h *harness) tasksOf(typ string) []msg.Status {
 }
 
 var errBoom = errors.New("boom")
+
+// waitTaskEnd waits (up to d) until task id has recorded its outcome, done or
+// failed, and returns that record.
+func waitTaskEnd(t testing.TB, bus *msg.Bus, id string, d time.Duration) *msg.Status {
+	t.Helper()
+	var st *msg.Status
+	waitFor(t, d, "task "+id+" to end", func() bool {
+		s, err := bus.Status(context.Background(), id)
+		if err == nil && (s.Status == msg.StateDone || s.Status == msg.StateFailed) {
+			st = s
+			return true
+		}
+		return false
+	})
+	return st
+}

@@ -141,16 +141,7 @@ func (h *scriptHarness) run(name, item string, inputs map[string]any) *msg.Statu
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var st *msg.Status
-	waitFor(h.t, 30*time.Second, "script task "+p.ID, func() bool {
-		s, err := h.bus.Status(context.Background(), p.ID)
-		if err == nil && (s.Status == msg.StateDone || s.Status == msg.StateFailed) {
-			st = s
-			return true
-		}
-		return false
-	})
-	return st
+	return waitTaskEnd(h.t, h.bus, p.ID, 30*time.Second)
 }
 
 // dispatch runs a script.run task through the router directly, as one

@@ -172,14 +172,7 @@ func approvalMarks(p map[string]any) map[string]any {
 // outcome waits for a task to end and reports whether its handler ran.
 func (h *gateHarness) outcome(id string) (ran bool, st *msg.Status) {
 	h.t.Helper()
-	waitFor(h.t, 10*time.Second, "task "+id+" to end", func() bool {
-		s, err := h.bus.Status(context.Background(), id)
-		if err == nil && (s.Status == msg.StateDone || s.Status == msg.StateFailed) {
-			st = s
-			return true
-		}
-		return false
-	})
+	st = waitTaskEnd(h.t, h.bus, id, 10*time.Second)
 	return h.didRun(id), st
 }
 

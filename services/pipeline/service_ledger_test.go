@@ -93,16 +93,7 @@ func (h *ledgerHarness) run(typ, item string, inputs map[string]any) *msg.Status
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	var st *msg.Status
-	waitFor(h.t, 15*time.Second, "service task "+p.ID, func() bool {
-		s, err := h.bus.Status(context.Background(), p.ID)
-		if err == nil && (s.Status == msg.StateDone || s.Status == msg.StateFailed) {
-			st = s
-			return true
-		}
-		return false
-	})
-	return st
+	return waitTaskEnd(h.t, h.bus, p.ID, 15*time.Second)
 }
 
 // dispatch runs a service.tools.send task for item through the engine's
